@@ -1,9 +1,48 @@
 // The llmopt program: one name, subcommands in the style of git.
 #include <cstdio>
 #include <cstring>
-#include <string>
+#include <string_view>
+
+#include "commands.h"
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*run)(int, char**);
+    const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"run", llmopt::cli::run_run, "generate text from a prompt"},
+    {"chat", llmopt::cli::run_chat, "interactive chat with the model's chat template"},
+    {"tokenize", llmopt::cli::run_tokenize, "text on stdin to token ids"},
+    {"detokenize", llmopt::cli::run_detokenize, "token ids on stdin to text"},
+    {"inspect", llmopt::cli::run_inspect, "print a model file's metadata and tensors"},
+    {"quantize", llmopt::cli::run_quantize, "round-to-nearest quantization of a GGUF model"},
+    {"eval", llmopt::cli::run_eval, "perplexity and KL divergence against a base model"},
+};
+
+void usage(FILE* out) {
+    std::fprintf(out, "usage: llmopt <command> [options]   (llmopt <command> --help for its options)\n\ncommands:\n");
+    for (const Command& c : kCommands) std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-    std::fprintf(stderr, "usage: llmopt <command> [options]\n");
-    return argc > 1 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const std::string_view name = argv[1];
+    if (name == "--help" || name == "-h" || name == "help") {
+        usage(stdout);
+        return 0;
+    }
+    for (const Command& c : kCommands)
+        if (name == c.name) return c.run(argc - 1, argv + 1);
+    std::fprintf(stderr, "llmopt: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,29 @@
+// Shared front-end plumbing: error reporting, flag parsing with CLI11, common model flags.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "llmopt/engine/sampler.h"
+
+namespace llmopt::cli {
+
+// Runs `body`, turning library errors into one line on stderr and exit code 1, and CLI11
+// parse errors into its message and exit code 2 (0 for --help).
+int guarded(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+struct ModelFlags {
+    std::string model;
+    std::string tokenizer;
+    int32_t threads = 0;
+    int32_t n_ctx = 0;  // 0: the model's training context, at most 4096
+};
+void add_model_flags(CLI::App& app, ModelFlags& flags);
+void add_sampling_flags(CLI::App& app, SamplingParams& params);
+
+// Reads a whole file (or "-" for stdin); throws InputError naming the path.
+std::string read_text(const std::string& path);
+
+}  // namespace llmopt::cli

@@ -1,0 +1,52 @@
+// Element-wise and per-row operations of the forward pass.
+#include "llmopt/kernels/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llmopt::kernels {
+
+void rms_norm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+    const float scale = 1.0f / std::sqrt(float(sum / double(n)) + eps);
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void rope(float* heads, int32_t n_heads, int32_t position, const RopeParams& p) {
+    const int32_t half = p.rope_dim / 2;
+    for (int32_t i = 0; i < half; ++i) {
+        double theta = double(position) * p.freq_scale * std::pow(double(p.base), -2.0 * i / p.rope_dim);
+        if (p.freq_factors) theta /= p.freq_factors[i];
+        const float c = float(std::cos(theta)), s = float(std::sin(theta));
+        const int32_t a = p.neox ? i : 2 * i;
+        const int32_t b = p.neox ? i + half : 2 * i + 1;
+        for (int32_t h = 0; h < n_heads; ++h) {
+            float* v = heads + int64_t(h) * p.head_dim;
+            const float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c - x1 * s;
+            v[b] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void add(float* x, const float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void softmax(float* x, int64_t n) {
+    const float mx = *std::max_element(x, x + n);
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace llmopt::kernels

@@ -1,0 +1,219 @@
+// The forward pass: golden generations of real models, llama.cpp's logits, an independent
+// reference for llama / qwen2 / MoE, and batch-composition invariance.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <span>
+
+#include "llmopt/engine/generate.h"
+#include "llmopt/engine/runtime.h"
+#include "llmopt/format/gguf.h"
+#include "llmopt/model/synth.h"
+#include "llmopt/util/error.h"
+#include "reference_forward.h"
+#include "test_support.h"
+
+namespace llmopt {
+namespace {
+
+using test::shared_path;
+
+std::string field(const std::string& text, const std::string& key) {
+    const size_t at = text.find("\n" + key + ": ");
+    if (at == std::string::npos) return "";
+    const size_t start = at + key.size() + 3;
+    return text.substr(start, text.find('\n', start) - start);
+}
+
+std::vector<int32_t> greedy(Runtime& rt, const std::vector<int32_t>& prompt, int32_t n, std::string* text) {
+    Session session(*rt.model, 2048);
+    GenerateOptions opt;
+    opt.max_tokens = n;
+    opt.sampling.temperature = 0;
+    int32_t prev = prompt.back();
+    const GenerateResult r = generate(session, *rt.tokenizer, prompt, opt, [&](int32_t id) {
+        *text += rt.tokenizer->decode_piece(prev, id);
+        prev = id;
+        return true;
+    });
+    return r.tokens;
+}
+
+TEST(Golden, Stories260KMatchesLlamaCppGreedy) {
+    const std::string golden = test::read_file(shared_path("testdata/stories260K/llamacpp-greedy-once-upon-a-time.txt"));
+    Runtime rt = load_runtime(shared_path("models/stories260K.gguf"));
+    const auto prompt = rt.tokenizer->encode("Once upon a time", true, false);
+    EXPECT_EQ(prompt, test::parse_ids(field(golden, "prompt_ids")));
+    std::string text;
+    EXPECT_EQ(greedy(rt, prompt, 32, &text), test::parse_ids(field(golden, "generated_ids")));
+    EXPECT_EQ(text, field(golden, "generated_text"));
+}
+
+// llama2.c's own test: 200 greedy steps from BOS, compared byte for byte.
+void expect_llama2c_golden(Runtime& rt) {
+    const std::string expected = test::read_file(shared_path("testdata/stories260K/stories260K.expected-greedy-n200.txt"));
+    const auto ids = test::parse_ids(test::read_file(shared_path("testdata/stories260K/stories260K.expected-greedy-n200.token-ids.txt")));
+    std::string text;
+    const auto got = greedy(rt, {1}, 200, &text);
+    EXPECT_EQ(got, std::vector<int32_t>(ids.begin() + 1, ids.end()));
+    EXPECT_EQ(text, expected);
+}
+
+TEST(Golden, Llama2cCheckpointMatchesLlama2c) {
+    Runtime rt = load_runtime(shared_path("models/stories260K.bin"), shared_path("models/tok512.bin"));
+    expect_llama2c_golden(rt);
+}
+
+TEST(Golden, GgufV3AndV1MatchLlama2c) {
+    for (const char* path : {"models/stories260K.gguf", "testdata/stories260K/stories260K.gguf-v1.gguf"}) {
+        Runtime rt = load_runtime(shared_path(path));
+        expect_llama2c_golden(rt);
+    }
+}
+
+std::vector<float> all_logits(Model& model, const std::vector<int32_t>& tokens, int32_t n_batch = 512) {
+    Session s(model, 256, n_batch);
+    return s.feed_all_logits(tokens);
+}
+
+double max_abs_diff(std::span<const float> a, std::span<const float> b) {
+    double m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
+    return m;
+}
+
+const std::vector<int32_t> kPromptIds = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426};
+
+TEST(LlamaCppLogits, F32WithF32CacheMatches) {
+    Model model = Model::load(shared_path("testdata/llamacpp-quant/tiny-random-f32.gguf"));
+    const auto ours = all_logits(model, kPromptIds);
+    const auto ref = test::read_f32(shared_path("testdata/llamacpp-quant/tiny-random-f32.gguf.kvf32.logits.f32"));
+    ASSERT_EQ(ours.size(), ref.size());
+    // llama.cpp's F32 logits sit 1.7e-6 from an exact float64 pass; ours must be as close.
+    EXPECT_LT(max_abs_diff(ours, ref), 2e-5);
+}
+
+// Each quantized file must land much nearer llama.cpp's logits for that file than the file's
+// own distance to F32 (the quantization error): the kernels read the blocks as llama.cpp does.
+TEST(LlamaCppLogits, EveryQuantizedFileMatchesItsOwnLogits) {
+    const auto f32 = test::read_f32(shared_path("testdata/llamacpp-quant/tiny-random-f32.gguf.logits.f32"));
+    for (const char* t : {"f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"}) {
+        const std::string path = shared_path(std::string("testdata/llamacpp-quant/tiny-random-") + t + ".gguf");
+        Model model = Model::load(path);
+        const auto ours = all_logits(model, kPromptIds);
+        const auto ref = test::read_f32(path + ".logits.f32");
+        const double to_ref = max_abs_diff(ours, ref), quant_error = max_abs_diff(ref, f32);
+        // llama.cpp ran these with an F16 KV cache (1.5e-3 of difference on F32 weights).
+        EXPECT_LT(to_ref, std::max(0.004, 0.1 * quant_error)) << t << " (quantization error " << quant_error << ")";
+    }
+}
+
+std::string synth(const std::string& name, SynthSpec spec) {
+    const std::string path = test::scratch_path(name);
+    write_synthetic_model(spec, path);
+    return path;
+}
+
+void expect_matches_reference(const std::string& path) {
+    GgufFile file(path);
+    Model model = Model::load(path);
+    const std::vector<int32_t> tokens = {1, 7, 300, 42, 42, 511, 5, 9, 100, 3, 250, 17};
+    const auto ours = all_logits(model, tokens);
+    const auto ref = test::reference_logits(file, tokens);
+    double scale = 0, err = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        scale = std::max(scale, std::abs(ref[i]));
+        err = std::max(err, std::abs(ref[i] - ours[i]));
+    }
+    // float32 accumulation over dims of at most a few hundred terms: ~1e-5 relative.
+    EXPECT_LT(err, 1e-4 * std::max(1.0, scale)) << path;
+}
+
+TEST(Reference, LlamaGqa) {
+    expect_matches_reference(synth("ref-llama.gguf", {.n_layers = 2, .dim = 64, .ffn_dim = 96, .n_heads = 8, .n_kv_heads = 2, .stddev = 0.2f, .seed = 1}));
+}
+
+TEST(Reference, LlamaMqaTiedOutput) {
+    expect_matches_reference(synth("ref-mqa.gguf", {.n_layers = 1, .dim = 32, .ffn_dim = 64, .n_heads = 4, .n_kv_heads = 1, .tied_output = true, .stddev = 0.2f, .seed = 2}));
+}
+
+TEST(Reference, Qwen2BiasAndNeoxRope) {
+    expect_matches_reference(synth("ref-qwen2.gguf", {.arch = "qwen2", .n_layers = 2, .dim = 64, .ffn_dim = 96, .n_heads = 4, .n_kv_heads = 2, .stddev = 0.2f, .seed = 3}));
+}
+
+TEST(Reference, MixtureOfExperts) {
+    expect_matches_reference(synth("ref-moe.gguf", {.n_layers = 2, .dim = 64, .ffn_dim = 64, .n_heads = 4, .n_kv_heads = 2, .n_experts = 4, .n_experts_used = 2, .stddev = 0.2f, .seed = 4}));
+}
+
+// A token's logits do not depend on how its sequence was chunked, nor on other sequences in the
+// batch, nor on the thread count: bit for bit.
+TEST(Invariance, ChunkingBatchingAndThreadsGiveIdenticalLogits) {
+    Model model = Model::load(shared_path("models/stories260K.gguf"));
+    const std::vector<int32_t> a = kPromptIds;
+    const auto one_shot = all_logits(model, a);
+    EXPECT_EQ(all_logits(model, a, 5), one_shot);
+    EXPECT_EQ(all_logits(model, a, 1), one_shot);
+    omp_set_num_threads(1);
+    EXPECT_EQ(all_logits(model, a), one_shot);
+    omp_set_num_threads(omp_get_num_procs());
+
+    // Two sequences of different lengths in one ragged batch.
+    const std::vector<int32_t> b = {1, 403, 407, 261, 378};
+    const auto b_alone = all_logits(model, b);
+    KvCache kv(model.kv_shape(), 8, 16);
+    std::vector<int32_t> ta, tb;
+    ASSERT_TRUE(kv.reserve(ta, int32_t(a.size())));
+    ASSERT_TRUE(kv.reserve(tb, int32_t(b.size())));
+    Batch batch;
+    batch.block_tables = {ta, tb};
+    for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        if (i < a.size()) batch.add(a[i], int32_t(i), 0, true);
+        if (i < b.size()) batch.add(b[i], int32_t(i), 1, true);
+    }
+    const size_t V = model.config().n_vocab;
+    std::vector<float> logits(batch.n_outputs() * V);
+    model.forward(batch, kv, logits.data());
+    size_t row = 0;
+    for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        if (i < a.size()) EXPECT_TRUE(std::equal(&logits[row++ * V], &logits[row * V], &one_shot[i * V])) << "a " << i;
+        if (i < b.size()) EXPECT_TRUE(std::equal(&logits[row++ * V], &logits[row * V], &b_alone[i * V])) << "b " << i;
+    }
+}
+
+TEST(BadInput, PromptLongerThanContextIsRejected) {
+    Runtime rt = load_runtime(shared_path("models/stories260K.gguf"));
+    Session session(*rt.model, 8);
+    const std::vector<int32_t> prompt(9, 400);
+    EXPECT_THROW(generate(session, *rt.tokenizer, prompt, {}, [](int32_t) { return true; }), InputError);
+}
+
+TEST(BadInput, UnsupportedArchitectureIsNamed) {
+    GgufFile src(shared_path("models/stories260K.gguf"));
+    GgufWriter w;
+    w.copy_metadata(src);
+    w.set_string("general.architecture", "mamba");
+    for (const auto& t : src.tensors()) w.add_tensor(t.name, t.type, t.dims, t.data, t.nbytes);
+    const std::string path = test::scratch_path("mamba.gguf");
+    w.write(path);
+    try {
+        Model::load(path);
+        FAIL();
+    } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("unsupported architecture 'mamba'"), std::string::npos);
+    }
+}
+
+TEST(BadInput, WrongTensorShapeIsNamed) {
+    GgufFile src(shared_path("models/stories260K.gguf"));
+    GgufWriter w;
+    w.copy_metadata(src);
+    w.set_u32("llama.feed_forward_length", 100);
+    for (const auto& t : src.tensors()) w.add_tensor(t.name, t.type, t.dims, t.data, t.nbytes);
+    const std::string path = test::scratch_path("bad-shape.gguf");
+    w.write(path);
+    EXPECT_THROW(Model::load(path), FormatError);
+}
+
+}  // namespace
+}  // namespace llmopt
