@@ -72,8 +72,9 @@ TEST(Golden, GgufV3AndV1MatchLlama2c) {
     }
 }
 
-std::vector<float> all_logits(Model& model, const std::vector<int32_t>& tokens, int32_t n_batch = 512) {
-    Session s(model, 256, n_batch);
+std::vector<float> all_logits(Model& model, const std::vector<int32_t>& tokens, int32_t n_batch = 512,
+                              DType kv_type = DType::kF32) {
+    Session s(model, 256, n_batch, kv_type);
     return s.feed_all_logits(tokens);
 }
 
@@ -94,18 +95,29 @@ TEST(LlamaCppLogits, F32WithF32CacheMatches) {
     EXPECT_LT(max_abs_diff(ours, ref), 2e-5);
 }
 
-// Each quantized file must land much nearer llama.cpp's logits for that file than the file's
-// own distance to F32 (the quantization error): the kernels read the blocks as llama.cpp does.
-TEST(LlamaCppLogits, EveryQuantizedFileMatchesItsOwnLogits) {
+// llama.cpp ran these files with an F16 KV cache; so do we here. Each file must land much
+// nearer llama.cpp's logits for that file than the file's own distance to F32 (its quantization
+// error): the kernels read the blocks and quantize activations as llama.cpp does. The figures
+// are printed so a change in any kernel shows.
+TEST(LlamaCppLogits, EveryFileMatchesItsOwnLogitsWithAnF16Cache) {
     const auto f32 = test::read_f32(shared_path("testdata/llamacpp-quant/tiny-random-f32.gguf.logits.f32"));
-    for (const char* t : {"f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"}) {
+    for (const char* t : {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k_m", "q4_k_m", "q5_k_m", "q6_k"}) {
         const std::string path = shared_path(std::string("testdata/llamacpp-quant/tiny-random-") + t + ".gguf");
         Model model = Model::load(path);
-        const auto ours = all_logits(model, kPromptIds);
+        const auto ours = all_logits(model, kPromptIds, 512, DType::kF16);
         const auto ref = test::read_f32(path + ".logits.f32");
         const double to_ref = max_abs_diff(ours, ref), quant_error = max_abs_diff(ref, f32);
-        // llama.cpp ran these with an F16 KV cache (1.5e-3 of difference on F32 weights).
-        EXPECT_LT(to_ref, std::max(0.004, 0.1 * quant_error)) << t << " (quantization error " << quant_error << ")";
+        std::printf("%-7s max |ours - llama.cpp| %.6f, llama.cpp's quantization error %.6f, ours %.6f\n", t, to_ref,
+                    quant_error, max_abs_diff(ours, f32));
+        if (std::string(t) == "f16" || std::string(t) == "bf16") {
+            // llama.cpp rounds activations to f16/bf16 for these weights; we keep them in f32,
+            // so we must be at least as near the F32 model as llama.cpp is.
+            EXPECT_LE(max_abs_diff(ours, f32), quant_error + 2e-4) << t;
+        } else {
+            // Equal kernels give ~1e-6 (q8_0, q5_k, q6_k); elsewhere float summation order flips
+            // a few activation roundings, which the random network amplifies to a few percent.
+            EXPECT_LT(to_ref, 0.1 * quant_error + 2e-4) << t;
+        }
     }
 }
 

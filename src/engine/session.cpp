@@ -12,11 +12,11 @@ namespace {
 constexpr int32_t kBlockSize = 16;
 }
 
-Session::Session(Model& model, int32_t n_ctx, int32_t n_batch)
+Session::Session(Model& model, int32_t n_ctx, int32_t n_batch, DType kv_type)
     : model_(model),
       n_ctx_(n_ctx),
       n_batch_(std::max(1, n_batch)),
-      kv_(model.kv_shape(), (n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize),
+      kv_(model.kv_shape(), (n_ctx + kBlockSize - 1) / kBlockSize, kBlockSize, kv_type),
       logits_(model.config().n_vocab) {
     if (n_ctx <= 0) throw InputError("context size must be positive");
 }

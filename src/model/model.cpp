@@ -6,6 +6,7 @@
 #include "llmopt/format/gguf.h"
 #include "llmopt/kernels/matmul.h"
 #include "llmopt/kernels/ops.h"
+#include "llmopt/kernels/quant.h"
 #include "llmopt/util/error.h"
 #include "llmopt/util/mapped_file.h"
 
@@ -104,9 +105,8 @@ void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv) {
         kernels::rope(k, c.n_kv_heads, pos, rope);
         // Store this token's key and value at its position before any token attends to it.
         const int32_t block = batch.block_tables[batch.seq[t]][pos / bs];
-        const size_t slot = size_t(pos % bs) * c.kv_dim();
-        std::memcpy(kv.keys(l, block) + slot, k, sizeof(float) * c.kv_dim());
-        std::memcpy(kv.values(l, block) + slot, &v_[size_t(t) * c.kv_dim()], sizeof(float) * c.kv_dim());
+        kernels::quantize_row(kv.type(), k, kv.key(l, block, pos % bs), c.kv_dim());
+        kernels::quantize_row(kv.type(), &v_[size_t(t) * c.kv_dim()], kv.value(l, block, pos % bs), c.kv_dim());
     }
     attend(l, batch, kv);
     kernels::matmul(L.wo, att_.data(), n, out_.data(), act_scratch_);

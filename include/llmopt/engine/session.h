@@ -12,8 +12,9 @@ namespace llmopt {
 
 class Session {
 public:
-    // n_ctx: the most tokens this sequence may hold; n_batch: prefill chunk size.
-    Session(Model& model, int32_t n_ctx, int32_t n_batch = 512);
+    // n_ctx: the most tokens this sequence may hold; n_batch: prefill chunk size; kv_type: how
+    // keys and values are stored (f32, f16 or q8_0).
+    Session(Model& model, int32_t n_ctx, int32_t n_batch = 512, DType kv_type = DType::kF32);
 
     // Appends tokens (in chunks of n_batch) and returns the logits after the last one.
     // Throws InputError when the context would overflow.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "llmopt/kv/block_pool.h"
+#include "llmopt/tensor/dtype.h"
 
 namespace llmopt {
 
@@ -17,9 +18,11 @@ struct KvShape {
     int32_t kv_dim() const { return n_kv_heads * head_dim; }
 };
 
+// Keys and values are stored as F32, F16 or Q8_0 rows of kv_dim elements (Q8_0 needs a head
+// size that is a multiple of 32, so that each head is whole blocks).
 class KvCache {
 public:
-    KvCache(const KvShape& shape, int32_t n_blocks, int32_t block_size = 16);
+    KvCache(const KvShape& shape, int32_t n_blocks, int32_t block_size = 16, DType type = DType::kF32);
 
     // Blocks needed to hold n_tokens positions.
     int32_t blocks_for(int32_t n_tokens) const { return (n_tokens + block_size_ - 1) / block_size_; }
@@ -29,28 +32,37 @@ public:
     // Returns every block of `table` to the pool and clears it.
     void release(std::vector<int32_t>& table);
 
-    // (block_size, kv_dim) keys / values of `layer` in `block`.
-    float* keys(int32_t layer, int32_t block) { return k_.data() + offset(layer, block); }
-    float* values(int32_t layer, int32_t block) { return v_.data() + offset(layer, block); }
-    const float* keys(int32_t layer, int32_t block) const { return k_.data() + offset(layer, block); }
-    const float* values(int32_t layer, int32_t block) const { return v_.data() + offset(layer, block); }
+    // The key / value row (kv_dim elements of type()) of `layer` at slot `slot` of `block`.
+    uint8_t* key(int32_t layer, int32_t block, int32_t slot) { return k_.data() + offset(layer, block, slot); }
+    uint8_t* value(int32_t layer, int32_t block, int32_t slot) { return v_.data() + offset(layer, block, slot); }
+    const uint8_t* key(int32_t layer, int32_t block, int32_t slot) const { return k_.data() + offset(layer, block, slot); }
+    const uint8_t* value(int32_t layer, int32_t block, int32_t slot) const { return v_.data() + offset(layer, block, slot); }
+    // Byte offset of head `h` inside a row.
+    size_t head_offset(int32_t h) const { return row_bytes(type_, int64_t(h) * shape_.head_dim); }
 
     const KvShape& shape() const { return shape_; }
     int32_t block_size() const { return block_size_; }
     BlockPool& pool() { return pool_; }
     const BlockPool& pool() const { return pool_; }
-    size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+    DType type() const { return type_; }
+    size_t bytes() const { return k_.size() + v_.size(); }
+    // Bytes one token occupies across all layers, keys and values.
+    static size_t bytes_per_token(const KvShape& shape, DType type) {
+        return 2 * size_t(shape.n_layers) * row_bytes(type, shape.kv_dim());
+    }
 
 private:
-    size_t offset(int32_t layer, int32_t block) const {
-        return (size_t(layer) * pool_.n_blocks() + size_t(block)) * size_t(block_size_) * size_t(shape_.kv_dim());
+    size_t offset(int32_t layer, int32_t block, int32_t slot) const {
+        return ((size_t(layer) * pool_.n_blocks() + size_t(block)) * size_t(block_size_) + size_t(slot)) * row_bytes_;
     }
 
     KvShape shape_;
     int32_t block_size_;
+    DType type_;
+    size_t row_bytes_;
     BlockPool pool_;
-    std::vector<float> k_;  // (n_layers, n_blocks, block_size, kv_dim)
-    std::vector<float> v_;  // (n_layers, n_blocks, block_size, kv_dim)
+    std::vector<uint8_t> k_;  // (n_layers, n_blocks, block_size, row of kv_dim elements)
+    std::vector<uint8_t> v_;  // (n_layers, n_blocks, block_size, row of kv_dim elements)
 };
 
 }  // namespace llmopt

@@ -38,7 +38,7 @@ inline uint16_t fp32_to_fp16(float f) {
     if (abs >= 0x477ff000) return static_cast<uint16_t>(sign | 0x7c00);  // rounds to inf
     if (abs < 0x38800000) {  // result is subnormal or zero
         const uint32_t shift = 113 - (abs >> 23);
-        if (shift > 24) return static_cast<uint16_t>(sign);
+        if (shift > 12) return static_cast<uint16_t>(sign);  // below half the smallest subnormal
         const uint32_t mant = (abs & 0x7fffff) | 0x800000;
         uint32_t r = mant >> (shift + 13);
         const uint32_t rem = mant & ((1u << (shift + 13)) - 1);
