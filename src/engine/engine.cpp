@@ -72,6 +72,8 @@ Engine::Engine(Model& model, const Tokenizer& tokenizer, const EngineConfig& con
         throw InputError("engine: batch tokens, parallel sequences and context must be positive");
 }
 
+Engine::~Engine() = default;
+
 int64_t Engine::submit(RequestParams params, EventSink sink) {
     Sampler::validate(params.sampling);
     const int32_t n_vocab = model_.config().n_vocab;

@@ -16,7 +16,9 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y, std::vec
     // Chunks of output rows keep one weight row hot in cache while it meets every activation row.
     constexpr int64_t kRowsPerChunk = 16;
     const int64_t n_chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-#pragma omp parallel
+    // Below this many multiply-adds, waking the other threads costs more than it saves.
+    constexpr int64_t kMinParallelWork = 1 << 18;
+#pragma omp parallel if (rows * cols * n >= kMinParallelWork)
     {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < n; ++t) quantize_activation(act, x + t * cols, a + t * act_stride, cols);

@@ -75,8 +75,13 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     const int32_t group = c.n_heads / c.n_kv_heads;
     const float scale = 1.0f / std::sqrt(float(hd));
     int32_t longest = 0;
-    for (int32_t t = 0; t < n; ++t) longest = std::max(longest, batch.positions[t] + 1);
-#pragma omp parallel
+    int64_t work = 0;  // multiply-adds over all heads
+    for (int32_t t = 0; t < n; ++t) {
+        longest = std::max(longest, batch.positions[t] + 1);
+        work += int64_t(batch.positions[t] + 1) * c.n_heads * hd * 2;
+    }
+    constexpr int64_t kMinParallelWork = 1 << 16;
+#pragma omp parallel if (work >= kMinParallelWork)
     {
         std::vector<float> acc(hd), q_conv(hd), v_row(hd), scores;
         std::vector<uint8_t> q_act;

@@ -63,6 +63,7 @@ using EventSink = std::function<void(const RequestEvent&)>;
 class Engine {
 public:
     Engine(Model& model, const Tokenizer& tokenizer, const EngineConfig& config);
+    ~Engine();
 
     // Queues a request; throws InputError when it can never fit (prompt + max_tokens beyond the
     // context or the whole KV pool). The sink is called from the engine thread.

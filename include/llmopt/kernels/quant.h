@@ -20,6 +20,7 @@ DType activation_type(DType weight);
 void quantize_activation(DType act_type, const float* x, void* y, int64_t n);
 
 // dot(weight row, activation row) of n elements; picks the fastest kernel the CPU supports.
+// Rows need the alignment of their block fields (2 bytes, 4 for Q8_K), as GGUF data has.
 float vec_dot(DType weight, int64_t n, const void* w, const void* a);
 // The plain scalar reference of the same; SIMD kernels are tested against it.
 float vec_dot_reference(DType weight, int64_t n, const void* w, const void* a);
