@@ -34,6 +34,8 @@ public:
     // (-1 if none): SentencePiece drops the leading space of a piece that follows BOS.
     virtual std::string decode_piece(int32_t prev, int32_t id) const = 0;
     // Concatenation of decode_piece over ids (special tokens rendered as their text).
+    // A leading BOS is dropped, so decode(encode(text, true, false)) == text for lossless
+    // vocabularies; other control tokens appear as their text.
     std::string decode(std::span<const int32_t> ids) const;
 
     virtual int32_t vocab_size() const = 0;
@@ -42,6 +44,9 @@ public:
     virtual bool add_bos_by_default() const = 0;  // tokenizer.ggml.add_bos_token or model default
     virtual bool is_end_of_generation(int32_t id) const = 0;  // EOS, EOT, <|im_end|> ...
     virtual std::string token_text(int32_t id) const = 0;      // the raw vocabulary entry
+    // Control tokens (BOS, EOS, <|im_start|>, ...) and the unknown token: plain text never
+    // becomes them unless parse_special, and decode_piece renders them as nothing.
+    virtual bool is_special(int32_t id) const { return false; }
 };
 
 }  // namespace llmopt
