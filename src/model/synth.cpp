@@ -63,6 +63,44 @@ private:
 
 }  // namespace
 
+const char* synth_shape_names() { return "tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, llama-3.1-8b, mixtral-tiny"; }
+
+SynthSpec synth_shape(const std::string& name) {
+    SynthSpec s;
+    auto set = [&](int32_t layers, int32_t dim, int32_t ffn, int32_t heads, int32_t kv_heads, int32_t vocab) {
+        s.n_layers = layers;
+        s.dim = dim;
+        s.ffn_dim = ffn;
+        s.n_heads = heads;
+        s.n_kv_heads = kv_heads;
+        s.n_vocab = vocab;
+    };
+    if (name == "tinyllama-1.1b") {
+        set(22, 2048, 5632, 32, 4, 32000);
+    } else if (name == "llama-3.2-1b") {
+        set(16, 2048, 8192, 32, 8, 128256);
+        s.rope_theta = 500000.0f;
+        s.tied_output = true;
+    } else if (name == "qwen2.5-0.5b") {
+        set(24, 896, 4864, 14, 2, 151936);
+        s.arch = "qwen2";
+        s.rope_theta = 1000000.0f;
+        s.tied_output = true;
+    } else if (name == "llama-3.1-8b") {
+        set(32, 4096, 14336, 32, 8, 128256);
+        s.rope_theta = 500000.0f;
+    } else if (name == "mixtral-tiny") {
+        set(4, 1024, 2048, 16, 4, 32000);
+        s.n_experts = 8;
+        s.n_experts_used = 2;
+        s.rope_theta = 1000000.0f;
+    } else {
+        throw InputError("unknown shape '" + name + "' (known: " + synth_shape_names() + ")");
+    }
+    s.n_ctx = 4096;
+    return s;
+}
+
 void write_synthetic_model(const SynthSpec& s, const std::string& path) {
     if (s.arch != "llama" && s.arch != "qwen2") throw InputError("synth: unsupported architecture '" + s.arch + "'");
     if (s.n_layers <= 0 || s.dim <= 0 || s.ffn_dim <= 0 || s.n_heads <= 0 || s.n_kv_heads <= 0 ||

@@ -29,6 +29,11 @@ struct SynthSpec {
     std::string vocab_from;  // a GGUF whose tokenizer.* keys (and vocab size) are copied
 };
 
+// The shape of a published model: tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, llama-3.1-8b,
+// mixtral-tiny (a small Mixtral-style MoE). Throws InputError listing the names when unknown.
+SynthSpec synth_shape(const std::string& name);
+const char* synth_shape_names();
+
 // Writes the model; throws InputError for an inconsistent spec.
 void write_synthetic_model(const SynthSpec& spec, const std::string& path);
 

@@ -1,0 +1,102 @@
+// Machine limits: read bandwidth over a buffer far larger than the caches, and FMA peak.
+#include "llmopt/perf/probe.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "llmopt/kernels/quant.h"
+
+namespace llmopt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Results are stored here so the compiler cannot drop the measured loops.
+volatile double g_sink = 0;
+
+// Sums 32-byte vectors with four independent accumulators so the loads, not the adds, limit it.
+__attribute__((target("avx2"))) double sum_avx2(const float* p, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+    }
+    alignas(32) float out[8];
+    _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    double s = 0;
+    for (float v : out) s += v;
+    return s;
+}
+
+double sum_scalar(const float* p, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; ++i) s += p[i];
+    return s;
+}
+
+double read_bandwidth(int32_t threads) {
+    const size_t n = size_t(1) << 28;  // 1 GiB of floats: far past any cache
+    float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; ++i) buf[i] = 1.0f;  // each thread touches the pages it will read
+    const bool avx2 = kernels::cpu_has_avx2();
+    double best = 0, sink = 0;
+    for (int rep = 0; rep < 4; ++rep) {
+        const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        {
+            const size_t per = n / omp_get_num_threads() / 32 * 32;
+            const float* p = buf + per * omp_get_thread_num();
+            sink += avx2 ? sum_avx2(p, per) : sum_scalar(p, per);
+        }
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        best = std::max(best, n * sizeof(float) / s / 1e9);
+    }
+    std::free(buf);
+    g_sink = sink;
+    return best;
+}
+
+// Ten independent accumulator chains hide the FMA latency (4-5 cycles, two ports).
+__attribute__((target("avx2,fma"))) double fma_chain_avx2(int64_t iterations) {
+    __m256 acc[10];
+    for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i));
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    for (int64_t it = 0; it < iterations; ++it)
+        for (auto& x : acc) x = _mm256_fmadd_ps(x, a, b);
+    float s = 0;
+    for (auto& x : acc) s += _mm256_cvtss_f32(x);
+    return s;
+}
+
+double peak_flops(int32_t threads) {
+    const int64_t iterations = 20'000'000;
+    double best = 0, sink = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += fma_chain_avx2(iterations);
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        best = std::max(best, double(iterations) * 10 * 8 * 2 * threads / s / 1e9);
+    }
+    g_sink = sink;
+    return best;
+}
+
+}  // namespace
+
+MachineLimits probe_machine(int32_t threads) {
+    MachineLimits m;
+    m.threads = threads > 0 ? threads : omp_get_num_procs();
+    m.read_gbps = read_bandwidth(m.threads);
+    m.peak_gflops = kernels::cpu_has_avx2() ? peak_flops(m.threads) : 0;
+    return m;
+}
+
+}  // namespace llmopt
