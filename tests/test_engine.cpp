@@ -5,6 +5,7 @@
 #include "llmopt/engine/engine.h"
 #include "llmopt/engine/generate.h"
 #include "llmopt/engine/runtime.h"
+#include "llmopt/engine/static_batch.h"
 #include "llmopt/util/error.h"
 #include "test_support.h"
 
@@ -136,6 +137,25 @@ TEST_F(EngineTest, CancelFreesBlocksAtOnce) {
     EXPECT_EQ(o.finish_reason, "cancelled");
     EXPECT_EQ(engine.stats().kv_blocks_used, 0);
     EXPECT_TRUE(engine.idle());
+}
+
+// The padded baseline computes pad tokens but masks them: each output equals a lone run.
+TEST_F(EngineTest, StaticBatchWithPaddingEqualsEachRunAlone) {
+    const auto requests = mixed_requests(6);
+    std::vector<std::vector<int32_t>> got(requests.size());
+    const StaticBatchStats stats = run_static_batch(*rt_->model, *rt_->tokenizer, requests, 512,
+                                                    [&](size_t i, const RequestEvent& e) { got[i] = e.tokens; });
+    size_t longest = 0, real = 0;
+    int32_t most = 0;
+    for (size_t i = 0; i < requests.size(); ++i) {
+        EXPECT_EQ(got[i], alone(requests[i])) << "request " << i;
+        longest = std::max(longest, requests[i].prompt.size());
+        most = std::max<int32_t>(most, int32_t(got[i].size()));
+        real += requests[i].prompt.size() + got[i].size() - 1;  // the last sampled token is never fed
+    }
+    EXPECT_EQ(stats.real_tokens, int64_t(real));
+    // Rows are padded to the longest prompt, then run in lockstep until the longest output.
+    EXPECT_EQ(stats.real_tokens + stats.padded_tokens, int64_t(requests.size()) * int64_t(longest + most - 1));
 }
 
 TEST_F(EngineTest, RequestsThatCanNeverFitAreRejectedWithTheNumbers) {
