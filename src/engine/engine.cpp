@@ -66,7 +66,7 @@ Engine::Engine(Model& model, const Tokenizer& tokenizer, const EngineConfig& con
       kv_(model.kv_shape(),
           static_cast<int32_t>(config.kv_blocks > 0 ? config.kv_blocks
                                                     : int64_t(config.max_running) * ((config.n_ctx + config.block_size - 1) / config.block_size)),
-          config.block_size),
+          config.block_size, config.kv_type),
       scheduler_({config.max_batch_tokens, config.max_running, config.block_size, config.prefix_caching}, kv_.pool()) {
     if (config.max_batch_tokens <= 0 || config.max_running <= 0 || config.n_ctx <= 0)
         throw InputError("engine: batch tokens, parallel sequences and context must be positive");

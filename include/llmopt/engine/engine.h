@@ -29,6 +29,7 @@ struct EngineConfig {
     int32_t block_size = 16;
     int64_t kv_blocks = 0;           // 0: enough for max_running full contexts
     bool prefix_caching = true;
+    DType kv_type = DType::kF32;     // KV storage: f32, f16 or q8_0
 };
 
 struct RequestParams {
