@@ -1,6 +1,7 @@
 // Shared front-end plumbing: errors, common flags.
 #include "cli_support.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -33,6 +34,11 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
     app.add_option("-t,--threads", f.threads, "threads (default: all cores)")->check(CLI::Range(0, 1024));
     app.add_option("-c,--ctx-size", f.n_ctx, "context size in tokens (default: the model's, at most 4096)")
         ->check(CLI::Range(0, 1 << 24));
+}
+
+int32_t context_size(const ModelFlags& flags, const ModelConfig& config) {
+    if (flags.n_ctx > 0) return flags.n_ctx;
+    return std::min(config.n_ctx_train > 0 ? config.n_ctx_train : 4096, 4096);
 }
 
 void add_sampling_flags(CLI::App& app, SamplingParams& p) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "llmopt/engine/sampler.h"
+#include "llmopt/model/config.h"
 
 namespace llmopt::cli {
 
@@ -21,6 +22,8 @@ struct ModelFlags {
     int32_t n_ctx = 0;  // 0: the model's training context, at most 4096
 };
 void add_model_flags(CLI::App& app, ModelFlags& flags);
+// The context a command runs with: -c when given, else the model's training context, at most 4096.
+int32_t context_size(const ModelFlags& flags, const ModelConfig& config);
 void add_sampling_flags(CLI::App& app, SamplingParams& params);
 
 // Reads a whole file (or "-" for stdin); throws InputError naming the path.

@@ -166,8 +166,7 @@ int run_batch(int argc, char** argv) {
     return guarded(app, argc, argv, [&] {
         set_threads(mf.threads);
         Runtime rt = load_runtime(mf.model, mf.tokenizer);
-        const auto& cfg = rt.model->config();
-        const int32_t n_ctx = mf.n_ctx > 0 ? mf.n_ctx : std::min(cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096, 4096);
+        const int32_t n_ctx = context_size(mf, rt.model->config());
         const std::set<std::string> done = finished_ids(output);
         std::vector<Job> jobs = read_jobs(input, rt, done, default_max);
         std::fprintf(stderr, "%zu requests to run (%zu already in %s), mode %s\n", jobs.size(), done.size(), output.c_str(), mode.c_str());

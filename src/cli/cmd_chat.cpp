@@ -34,8 +34,7 @@ int run_chat(int argc, char** argv) {
         const ChatFormat format = format_name.empty() ? detect_chat_format(jinja) : parse_chat_format(format_name);
         const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
         const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
-        const auto& cfg = rt.model->config();
-        const int32_t n_ctx = mf.n_ctx > 0 ? mf.n_ctx : std::min(cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096, 4096);
+        const int32_t n_ctx = context_size(mf, rt.model->config());
         Session session(*rt.model, n_ctx);
         std::vector<ChatMessage> messages;
         if (!system_prompt.empty()) messages.push_back({"system", system_prompt});

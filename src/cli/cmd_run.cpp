@@ -29,8 +29,7 @@ int run_run(int argc, char** argv) {
         Sampler::validate(sp);
         Runtime rt = load_runtime(mf.model, mf.tokenizer);
         if (!prompt_file.empty()) prompt = read_text(prompt_file);
-        const auto& cfg = rt.model->config();
-        const int32_t n_ctx = mf.n_ctx > 0 ? mf.n_ctx : std::min(cfg.n_ctx_train > 0 ? cfg.n_ctx_train : 4096, 4096);
+        const int32_t n_ctx = context_size(mf, rt.model->config());
         const bool add_bos = !no_bos && rt.tokenizer->add_bos_by_default();
         const std::vector<int32_t> ids = rt.tokenizer->encode(prompt, add_bos, false);
         Session session(*rt.model, n_ctx);
