@@ -10,6 +10,8 @@ int run_detokenize(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_serve(int argc, char** argv);
+int run_loadgen(int argc, char** argv);
 int run_synth(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_batch(int argc, char** argv);

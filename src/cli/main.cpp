@@ -21,6 +21,8 @@ constexpr Command kCommands[] = {
     {"inspect", llmopt::cli::run_inspect, "print a model file's metadata and tensors"},
     {"quantize", llmopt::cli::run_quantize, "round-to-nearest quantization of a GGUF model"},
     {"eval", llmopt::cli::run_eval, "perplexity and KL divergence against a base model"},
+    {"serve", llmopt::cli::run_serve, "OpenAI-compatible HTTP server"},
+    {"loadgen", llmopt::cli::run_loadgen, "load generator for OpenAI-compatible servers"},
     {"batch", llmopt::cli::run_batch, "offline batch inference: JSONL in, JSONL out"},
     {"synth", llmopt::cli::run_synth, "write a random-weight model of a real architecture's shape"},
     {"bench", llmopt::cli::run_bench, "prompt / generation / batched throughput with bandwidth and FLOP ratios"},

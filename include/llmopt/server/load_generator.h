@@ -1,0 +1,78 @@
+// A load generator for any OpenAI-compatible server: N /v1/completions requests from C concurrent
+// workers, measuring throughput, time to first token (TTFT), time per output token (TPOT) and
+// end-to-end latency percentiles, with errors counted by HTTP status.
+//
+// Prompts are random common English words. Their length is given in words, which approximates
+// tokens for the large vocabularies of real models (a small vocabulary splits words further); the
+// report gives the true prompt token counts from the server's usage. Requests use temperature 0
+// and a max_tokens drawn uniformly from its range; models may stop earlier at end of text unless
+// ignore_eos (a vLLM / llama.cpp extension) is sent.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace llmopt {
+
+struct LoadgenConfig {
+    std::string url;  // http://host:port, optionally with a path prefix such as /v1
+    int32_t concurrency = 1;
+    int32_t requests = 1;
+    int32_t prompt_words_min = 32, prompt_words_max = 32;
+    int32_t max_tokens_min = 64, max_tokens_max = 64;
+    bool stream = false;
+    bool ignore_eos = false;
+    uint64_t seed = 0;  // the same seed, the same prompts and lengths
+    std::string api_key;
+    std::string model;  // sent as "model" when not empty
+    int32_t timeout_s = 600;
+};
+
+// What one request measured.
+struct RequestSample {
+    int status = 0;        // HTTP status; 0: no response (connection error)
+    double latency_s = 0;  // request sent to last byte
+    double ttft_s = -1;    // streaming: to the first chunk with text; -1 when not measured
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;
+};
+
+struct Percentiles {
+    int64_t count = 0;
+    double p50 = 0, p90 = 0, p99 = 0, mean = 0;
+};
+// Nearest-rank percentiles of `values` (empty: all zero).
+Percentiles percentiles(std::vector<double> values);
+
+struct LoadReport {
+    LoadgenConfig config;
+    double wall_s = 0;
+    int64_t ok = 0;
+    std::map<std::string, int64_t> errors;  // "503", "connection: ...": count
+    int64_t prompt_tokens = 0;
+    int64_t completion_tokens = 0;
+    Percentiles latency_s;
+    Percentiles ttft_s;  // streaming only
+    Percentiles tpot_s;  // streaming only: (latency - TTFT) / (completion tokens - 1)
+
+    double requests_per_s() const;
+    double output_tokens_per_s() const;
+    nlohmann::ordered_json to_json() const;  // keys in the order of the text report
+    std::string to_text() const;
+};
+
+// A prompt of n_words random common words.
+std::string random_prompt(std::mt19937_64& rng, int32_t n_words);
+
+// Folds the samples of a run that took wall_s seconds into a report.
+LoadReport summarize(const LoadgenConfig& config, const std::vector<RequestSample>& samples,
+                     double wall_s);
+
+// Runs the whole load and reports; throws InputError for a URL it cannot use.
+LoadReport run_load(const LoadgenConfig& config);
+
+}  // namespace llmopt
