@@ -1,6 +1,9 @@
 // Paths of shared test data and scratch files.
 #include "test_support.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -12,7 +15,13 @@ std::string shared_path(const std::string& relative) {
 }
 
 std::string scratch_path(const std::string& name) {
-    return std::string(LLMOPT_SCRATCH_DIR) + "/" + name;
+    // CTest runs test cases as parallel processes: each gets a directory of its own.
+    static const std::string dir = [] {
+        const std::string d = std::string(LLMOPT_SCRATCH_DIR) + "/scratch-" + std::to_string(getpid());
+        std::filesystem::create_directories(d);
+        return d;
+    }();
+    return dir + "/" + name;
 }
 
 std::string read_file(const std::string& path) {

@@ -9,7 +9,7 @@ namespace llmopt::test {
 
 // ../shared beside the checkout (absolute path fixed at configure time).
 std::string shared_path(const std::string& relative);
-// A file name under the build tree's scratch directory.
+// A file name in this process's scratch directory under the build tree.
 std::string scratch_path(const std::string& name);
 std::string read_file(const std::string& path);
 std::vector<float> read_f32(const std::string& path);

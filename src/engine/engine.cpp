@@ -18,7 +18,7 @@ double seconds_between(Clock::time_point a, Clock::time_point b) { return std::c
 size_t stop_holdback(const std::string& text, const std::vector<std::string>& stops) {
     size_t hold = 0;
     for (const std::string& s : stops)
-        for (size_t n = std::min(s.size() - 1, text.size()); n > hold; --n)
+        for (size_t n = std::min(s.size(), text.size() + 1) - 1; n > hold; --n)
             if (text.compare(text.size() - n, n, s, 0, n) == 0) {
                 hold = n;
                 break;
@@ -90,6 +90,7 @@ int64_t Engine::submit(RequestParams params, EventSink sink) {
     if (kv_.blocks_for(static_cast<int32_t>(total)) > kv_.pool().n_blocks())
         throw InputError("the request needs " + std::to_string(kv_.blocks_for(static_cast<int32_t>(total))) +
                          " KV blocks but the cache has only " + std::to_string(kv_.pool().n_blocks()));
+    std::erase_if(params.stop, [](const std::string& s) { return s.empty(); });
     auto r = std::make_unique<Request>(std::move(params), std::move(sink), n_vocab);
     r->id = next_id_++;
     r->unscheduled = std::make_unique<SequenceState>();
