@@ -39,9 +39,16 @@ for model in "$models/tinyllama-q4_0.gguf" ../shared/models/stories260K.gguf; do
   pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:18490/health > /dev/null && break; sleep 0.2; done
   requests=48; [ "$name" = stories260K ] && requests=400
+  # Sample KV usage and fragmentation while the load runs.
+  (while kill -0 $pid 2> /dev/null; do
+     curl -s http://127.0.0.1:18490/metrics | grep -E '^llmopt_(kv_blocks_used|kv_fragmentation_ratio|requests_running) ' | tr '\n' ' '
+     echo; sleep 0.5
+   done > "$out/kv-$name.samples") &
+  sampler=$!
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 16:32 \
       --max-tokens 96:128 --ignore-eos --stream --json > "$out/loadgen-$name.json"
   kill -TERM $pid; wait $pid || true
+  wait $sampler || true
   [ "$name" = stories260K ] && $bin bench -m "$model" -t 2 -p 128 -n 128 -b 16 -r 3 --json > "$out/bench-stories260K.json"
 done
 echo "results in $out"
