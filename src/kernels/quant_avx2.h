@@ -3,6 +3,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 // Functions using AVX2 / FMA / F16C carry this attribute instead of the whole build needing
@@ -34,6 +35,15 @@ LLMOPT_AVX2 inline __m256i unpack_nibbles(const uint8_t* qs) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Touches [p, p + bytes) for the cache, one line at a time. Decode reads each weight row once,
+// and the kernels read several rows side by side: each row is a short stream (1-6 KB) that
+// the hardware prefetcher barely learns before it ends, so the kernels ask for the next rows
+// themselves, a tile ahead. Prefetches never fault, so running past the matrix is harmless.
+inline void prefetch_span(const void* p, size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
 LLMOPT_AVX2 inline __m256i load256(const void* p) {

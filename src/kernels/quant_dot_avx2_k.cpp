@@ -1,7 +1,9 @@
-// AVX2 dot products of the K-quant super-blocks (Q2_K ... Q6_K) with Q8_K activations.
+// AVX2 dot products of K-quant super-blocks with Q8_K activations, one or more rows at a time.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
+#include "gemm_kernels.h"
 #include "quant_avx2.h"
 #include "quant_blocks.h"
 
@@ -67,45 +69,138 @@ LLMOPT_AVX2 inline __m128i unpack_scales_mins_k4(const uint8_t* packed) {
 
 // Q4_K and Q5_K: 4 chunks of 64 elements, each a 32-byte load of nibbles (low: sub-block 2k,
 // high: 2k+1); `fifth` (Q5_K) is the qh bytes, bit 2k / 2k+1 giving the 5th bit.
-template <bool kFifthBit>
-LLMOPT_AVX2 inline float dot_q45_k(int64_t n, const uint8_t* w, size_t block_bytes,
-                                   const BlockQ8_K* y) {
-    __m256 acc = _mm256_setzero_ps();
-    __m256 acc_min = _mm256_setzero_ps();
+// kRows weight rows w[i] against kActs activation rows y[j] (out[i * kActs + j]): each weight
+// chunk is unpacked once and meets every activation, each activation chunk every row, with
+// exactly the operations of the one-row, one-activation dot, so each result equals vec_dot's
+// (the matmul's batches rely on it). Two rows for one activation give the core two
+// independent chains to overlap. With `next` (the kRows rows after these, which follow them
+// in memory), their bytes are prefetched, a super-block's worth per super-block.
+template <bool kFifthBit, int kRows, int kActs>
+LLMOPT_AVX2 inline void dot_q45_k(int64_t n, const uint8_t* const* w, size_t block_bytes,
+                                  const BlockQ8_K* const* y, float* out,
+                                  const uint8_t* next = nullptr) {
+    __m256 acc[kRows][kActs], acc_min[kRows][kActs];
+    for (int i = 0; i < kRows; ++i)
+        for (int j = 0; j < kActs; ++j) acc[i][j] = acc_min[i][j] = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i one = _mm256_set1_epi8(1);
-    for (int64_t b = 0; b < n / kQK_K; ++b, w += block_bytes) {
-        // Q4_K and Q5_K agree on d, dmin and scales (bytes 0-15); qs follow qh in Q5_K.
-        const auto& head = *reinterpret_cast<const BlockQ4_K*>(w);
-        const uint8_t* qs = kFifthBit ? w + offsetof(BlockQ5_K, qs) : w + offsetof(BlockQ4_K, qs);
-        const __m128i sm = unpack_scales_mins_k4(head.scales);
-        // Each min covers two 16-element bsums: duplicate the min bytes, then widen.
-        const __m256i imin = weighted_bsums(y[b], _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
-        const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-
-        __m256i high = kFifthBit ? load256(w + offsetof(BlockQ5_K, qh)) : _mm256_setzero_si256();
-        __m256i isum = _mm256_setzero_si256();
+    for (int64_t b = 0; b < n / kQK_K; ++b) {
+        if (next) prefetch_span(next + b * kRows * block_bytes, kRows * block_bytes);
+        const uint8_t* qs[kRows];
+        __m256i mins[kRows], scales[kRows], high[kRows], isum[kRows][kActs];
+#pragma GCC unroll 2
+        for (int i = 0; i < kRows; ++i) {
+            // Q4_K and Q5_K agree on d, dmin and scales (bytes 0-15); qs follow qh in Q5_K.
+            const uint8_t* block = w[i] + b * block_bytes;
+            qs[i] = kFifthBit ? block + offsetof(BlockQ5_K, qs) : block + offsetof(BlockQ4_K, qs);
+            const __m128i sm =
+                unpack_scales_mins_k4(reinterpret_cast<const BlockQ4_K*>(block)->scales);
+            // Each min covers two 16-element bsums: duplicate the min bytes, then widen.
+            mins[i] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+            scales[i] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+            high[i] = kFifthBit ? load256(block + offsetof(BlockQ5_K, qh)) : _mm256_setzero_si256();
+            for (int j = 0; j < kActs; ++j) isum[i][j] = _mm256_setzero_si256();
+        }
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-            const __m256i q = load256(qs + 32 * k);
-            __m256i lo = _mm256_and_si256(q, low4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            if constexpr (kFifthBit) {
-                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(high, one), 4));
-                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high, 1), one), 4));
-                high = _mm256_srli_epi16(high, 2);
+#pragma GCC unroll 2
+            for (int i = 0; i < kRows; ++i) {
+                const __m256i q = load256(qs[i] + 32 * k);
+                __m256i lo = _mm256_and_si256(q, low4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                if constexpr (kFifthBit) {
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(high[i], one), 4));
+                    hi = _mm256_or_si256(
+                        hi,
+                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(high[i], 1), one), 4));
+                    high[i] = _mm256_srli_epi16(high[i], 2);
+                }
+                const __m256i scale_lo = pick_i16(scales[i], kPickBoth[2 * k]);
+                const __m256i scale_hi = pick_i16(scales[i], kPickBoth[2 * k + 1]);
+#pragma GCC unroll 4
+                for (int j = 0; j < kActs; ++j) {
+                    const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y[j][b].qs + 64 * k));
+                    const __m256i p_hi =
+                        _mm256_maddubs_epi16(hi, load256(y[j][b].qs + 64 * k + 32));
+                    isum[i][j] = _mm256_add_epi32(isum[i][j], _mm256_madd_epi16(p_lo, scale_lo));
+                    isum[i][j] = _mm256_add_epi32(isum[i][j], _mm256_madd_epi16(p_hi, scale_hi));
+                }
             }
-            const __m256i p_lo = _mm256_maddubs_epi16(lo, load256(y[b].qs + 64 * k));
-            const __m256i p_hi = _mm256_maddubs_epi16(hi, load256(y[b].qs + 64 * k + 32));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_lo, pick_i16(scales, kPickBoth[2 * k])));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p_hi, pick_i16(scales, kPickBoth[2 * k + 1])));
         }
-        const float d = y[b].d * half_to_float(head.d);
-        const float dmin = y[b].d * half_to_float(head.dmin);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(imin), acc_min);
+#pragma GCC unroll 2
+        for (int i = 0; i < kRows; ++i) {
+            const auto& head = *reinterpret_cast<const BlockQ4_K*>(w[i] + b * block_bytes);
+            const float d_w = half_to_float(head.d), dmin_w = half_to_float(head.dmin);
+#pragma GCC unroll 4
+            for (int j = 0; j < kActs; ++j) {
+                const __m256i imin = weighted_bsums(y[j][b], mins[i]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * d_w),
+                                            _mm256_cvtepi32_ps(isum[i][j]), acc[i][j]);
+                acc_min[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * dmin_w),
+                                                _mm256_cvtepi32_ps(imin), acc_min[i][j]);
+            }
+        }
     }
-    return hsum(acc) - hsum(acc_min);
+    for (int i = 0; i < kRows; ++i)
+        for (int j = 0; j < kActs; ++j) out[i * kActs + j] = hsum(acc[i][j]) - hsum(acc_min[i][j]);
+}
+
+// Q6_K, one weight row against kActs activation rows (as dot_q45_k, `next` the row after).
+template <int kActs>
+LLMOPT_AVX2 inline void dot_q6_k_rows(int64_t n, const BlockQ6_K* x, const BlockQ8_K* const* y,
+                                      float* out, const uint8_t* next = nullptr) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256 acc[kActs];
+    for (int j = 0; j < kActs; ++j) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / kQK_K; ++b) {
+        if (next) prefetch_span(next + b * sizeof(BlockQ6_K), sizeof(BlockQ6_K));
+        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
+        const __m256i scales16 = _mm256_cvtepi8_epi16(scales);
+        // Levels are stored +32: dot the unsigned 0 ... 63 and take 32 * sum(scale * bsum) off.
+        __m256i isum[kActs];
+#pragma GCC unroll 4
+        for (int j = 0; j < kActs; ++j)
+            isum[j] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                       _mm256_slli_epi32(weighted_bsums(y[j][b], scales16), 5));
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql0 = load256(x[b].ql + 64 * h);
+            const __m256i ql1 = load256(x[b].ql + 64 * h + 32);
+            const __m256i qh = load256(x[b].qh + 32 * h);
+            // Rows 0-3 of the half: nibbles of ql[l], ql[l+32], ql[l]>>4, ql[l+32]>>4 with
+            // the 2-bit fields of qh[l] from the bottom up.
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                                _mm256_slli_epi16(_mm256_and_si256(qh, three), 4)),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, low4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                                _mm256_and_si256(qh, _mm256_set1_epi8(0x30))),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30))),
+            };
+            const __m256i half_scales = h == 0
+                                            ? broadcast_scales(scales)
+                                            : broadcast_scales(_mm_unpackhi_epi64(scales, scales));
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) {
+                const __m256i s = row_scale(half_scales, r);
+#pragma GCC unroll 4
+                for (int j = 0; j < kActs; ++j) {
+                    const __m256i p =
+                        _mm256_maddubs_epi16(q[r], load256(y[j][b].qs + 128 * h + 32 * r));
+                    isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, s));
+                }
+            }
+        }
+        const float d_w = half_to_float(x[b].d);
+#pragma GCC unroll 4
+        for (int j = 0; j < kActs; ++j)
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * d_w), _mm256_cvtepi32_ps(isum[j]),
+                                     acc[j]);
+    }
+    for (int j = 0; j < kActs; ++j) out[j] = hsum(acc[j]);
 }
 
 }  // namespace
@@ -162,52 +257,139 @@ LLMOPT_AVX2 float dot_q3_k(int64_t n, const void* w, const void* a) {
 }
 
 LLMOPT_AVX2 float dot_q4_k(int64_t n, const void* w, const void* a) {
-    return dot_q45_k<false>(n, static_cast<const uint8_t*>(w), sizeof(BlockQ4_K), static_cast<const BlockQ8_K*>(a));
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    const auto* x = static_cast<const uint8_t*>(w);
+    float out;
+    dot_q45_k<false, 1, 1>(n, &x, sizeof(BlockQ4_K), &y, &out);
+    return out;
 }
 
 LLMOPT_AVX2 float dot_q5_k(int64_t n, const void* w, const void* a) {
-    return dot_q45_k<true>(n, static_cast<const uint8_t*>(w), sizeof(BlockQ5_K), static_cast<const BlockQ8_K*>(a));
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    const auto* x = static_cast<const uint8_t*>(w);
+    float out;
+    dot_q45_k<true, 1, 1>(n, &x, sizeof(BlockQ5_K), &y, &out);
+    return out;
 }
 
 LLMOPT_AVX2 float dot_q6_k(int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const BlockQ6_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i three = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / kQK_K; ++b) {
-        const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
-        // Levels are stored +32: dot the unsigned 0 ... 63 and take 32 * sum(scale * bsum) off.
-        __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                        _mm256_slli_epi32(weighted_bsums(y[b], _mm256_cvtepi8_epi16(scales)), 5));
-        for (int h = 0; h < 2; ++h) {
-            const __m256i ql0 = load256(x[b].ql + 64 * h);
-            const __m256i ql1 = load256(x[b].ql + 64 * h + 32);
-            const __m256i qh = load256(x[b].qh + 32 * h);
-            // Rows 0-3 of the half: nibbles of ql[l], ql[l+32], ql[l]>>4, ql[l+32]>>4 with
-            // the 2-bit fields of qh[l] from the bottom up.
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, three), 4)),
-                _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                                _mm256_and_si256(qh, _mm256_set1_epi8(0x30))),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), _mm256_set1_epi8(0x30))),
-            };
-            const __m256i half_scales = h == 0 ? broadcast_scales(scales)
-                                               : broadcast_scales(_mm_unpackhi_epi64(scales, scales));
-            const int8_t* act = y[b].qs + 128 * h;
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; ++r) {
-                const __m256i p = _mm256_maddubs_epi16(q[r], load256(act + 32 * r));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, row_scale(half_scales, r)));
-            }
-        }
-        const float d = y[b].d * half_to_float(x[b].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-    }
-    return hsum(acc);
+    float out;
+    dot_q6_k_rows<1>(n, static_cast<const BlockQ6_K*>(w), &y, &out);
+    return out;
 }
 
+// The matmul's K-quant kernels: each weight row meets the activation rows 4 at a time.
+namespace {
+
+// dot(row, activation) for `rows` weight rows (1, or 2 with one activation) and `acts`
+// activation rows (1 ... 4): out[i * acts + j]; prefetching `next` (the rows after) if set.
+using MultiDotFn = void (*)(int64_t n, const uint8_t* const* w, int rows, const BlockQ8_K* const* y,
+                            int acts, float* out, const uint8_t* next);
+
+// Batches are blocked for the caches: a block of 32 weight rows (at most 32 x 6.6 KB, which
+// stays in L2) meets the activations 8 rows at a time (at most 8 x 7.3 KB, near L1), instead
+// of every row streaming all activations from L2 again.
+constexpr int64_t kRowBlock = 32;
+constexpr int64_t kActChunk = 8;
+
+template <MultiDotFn kDot>
+LLMOPT_AVX2 void rows_k(const WeightMatrix& w, const gemm::Activations& a, int64_t r_begin,
+                        int64_t r_end, float* y) {
+    const BlockQ8_K* acts[4];
+    float out[4];
+    const size_t stride = w.row_stride();
+    if (a.n == 1) {
+        // Decode: two rows at a time (two independent chains), prefetching the next two.
+        acts[0] = reinterpret_cast<const BlockQ8_K*>(a.row(0));
+        for (int64_t r = r_begin; r < r_end; r += 2) {
+            const uint8_t* rows[2] = {w.data + r * stride, w.data + (r + 1) * stride};
+            kDot(w.cols, rows, r + 1 < r_end ? 2 : 1, acts, 1, out, rows[0] + 2 * stride);
+            y[r] = out[0];
+            if (r + 1 < r_end) y[r + 1] = out[1];
+        }
+        return;
+    }
+    for (int64_t r0 = r_begin; r0 < r_end; r0 += kRowBlock) {
+        const int64_t r1 = std::min(r_end, r0 + kRowBlock);
+        for (int64_t t0 = 0; t0 < a.n; t0 += kActChunk) {
+            const int64_t t1 = std::min(a.n, t0 + kActChunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                const uint8_t* row = w.data + r * stride;
+                for (int64_t t = t0; t < t1; t += 4) {
+                    const int count = static_cast<int>(std::min<int64_t>(4, t1 - t));
+                    for (int j = 0; j < count; ++j)
+                        acts[j] = reinterpret_cast<const BlockQ8_K*>(a.row(t + j));
+                    // The first pass over a row brings it in: prefetch the row after it.
+                    kDot(w.cols, &row, 1, acts, count, out, t == 0 ? row + stride : nullptr);
+                    for (int j = 0; j < count; ++j) y[(t + j) * w.rows + r] = out[j];
+                }
+            }
+        }
+    }
+}
+
+template <bool kFifthBit>
+LLMOPT_AVX2 void dot_q45_k_multi(int64_t n, const uint8_t* const* w, int rows,
+                                 const BlockQ8_K* const* y, int acts, float* out,
+                                 const uint8_t* next) {
+    constexpr size_t kBytes = kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+    if (rows == 2) return dot_q45_k<kFifthBit, 2, 1>(n, w, kBytes, y, out, next);
+    switch (acts) {
+        case 4:
+            return dot_q45_k<kFifthBit, 1, 4>(n, w, kBytes, y, out, next);
+        case 3:
+            return dot_q45_k<kFifthBit, 1, 3>(n, w, kBytes, y, out, next);
+        case 2:
+            return dot_q45_k<kFifthBit, 1, 2>(n, w, kBytes, y, out, next);
+        default:
+            return dot_q45_k<kFifthBit, 1, 1>(n, w, kBytes, y, out, next);
+    }
+}
+
+LLMOPT_AVX2 void dot_q6_k_multi(int64_t n, const uint8_t* const* w, int rows,
+                                const BlockQ8_K* const* y, int acts, float* out,
+                                const uint8_t* next) {
+    // The rows are adjacent, and so are the `rows` rows at `next`: row i prefetches row i there.
+    for (int i = 0; i < rows; ++i) {
+        const auto* x = reinterpret_cast<const BlockQ6_K*>(w[i]);
+        const uint8_t* after = next ? next + i * (n / kQK_K) * sizeof(BlockQ6_K) : nullptr;
+        switch (acts) {
+            case 4:
+                dot_q6_k_rows<4>(n, x, y, out + i * acts, after);
+                break;
+            case 3:
+                dot_q6_k_rows<3>(n, x, y, out + i * acts, after);
+                break;
+            case 2:
+                dot_q6_k_rows<2>(n, x, y, out + i * acts, after);
+                break;
+            default:
+                dot_q6_k_rows<1>(n, x, y, out + i * acts, after);
+                break;
+        }
+    }
+}
+
+}  // namespace
+
 }  // namespace llmopt::kernels::avx2
+
+namespace llmopt::kernels::gemm::avx2 {
+
+LLMOPT_AVX2 void rows_q4_k(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                           int64_t r_end, float* y, void*) {
+    kernels::avx2::rows_k<kernels::avx2::dot_q45_k_multi<false>>(w, a, r_begin, r_end, y);
+}
+
+LLMOPT_AVX2 void rows_q5_k(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                           int64_t r_end, float* y, void*) {
+    kernels::avx2::rows_k<kernels::avx2::dot_q45_k_multi<true>>(w, a, r_begin, r_end, y);
+}
+
+LLMOPT_AVX2 void rows_q6_k(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                           int64_t r_end, float* y, void*) {
+    kernels::avx2::rows_k<kernels::avx2::dot_q6_k_multi>(w, a, r_begin, r_end, y);
+}
+
+}  // namespace llmopt::kernels::gemm::avx2

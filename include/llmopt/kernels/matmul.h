@@ -10,8 +10,10 @@ namespace llmopt::kernels {
 
 // y (n, w.rows) = x (n, w.cols) · wᵀ, on all threads. Each activation row is quantized once to
 // the weight type's activation type (into `scratch`, grown as needed). Rows are split among
-// threads by output feature, so every y value is one vec_dot whose order depends only on w.cols:
-// results do not change with n or the thread count.
+// threads by output feature, and every y value is computed by a fixed sequence of operations
+// that depends only on w.cols (vec_dot's for most types; for Q4_0 / Q8_0 one float chain over
+// whole-block integer dots, for F32 / F16 / BF16 one 8-lane FMA chain): results do not change
+// with n, the row's position in the batch, or the thread count.
 void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y, std::vector<uint8_t>& scratch);
 
 // The same with the scalar reference dot product and one thread (for tests).

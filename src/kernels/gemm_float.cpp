@@ -1,0 +1,196 @@
+// AVX2 matmul kernels for F32, F16 and BF16 weights with f32 activations: tiles of FMAs.
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "gemm_kernels.h"
+#include "quant_avx2.h"
+#include "quant_blocks.h"
+
+// Every output is computed the same way, whatever tile it falls in: lane l of one 8-lane
+// accumulator takes the FMAs of elements l, l + 8, l + 16, ... of the first cols - cols % 8
+// elements in order, the lanes are summed by the fixed tree of hsum, and the remaining
+// elements are added by scalar FMAs. Products are exact inside the FMA, so the only roundings
+// are the additions of each lane's chain.
+
+namespace llmopt::kernels::gemm::avx2 {
+namespace {
+
+using namespace ::llmopt::kernels::avx2;
+
+// Sources of 8 consecutive weights as f32 (p points at a row's first element).
+struct F32Source {
+    using Elem = float;
+    LLMOPT_AVX2 static __m256 load8(const Elem* p, int64_t k) { return _mm256_loadu_ps(p + k); }
+    static float load1(const Elem* p, int64_t k) { return p[k]; }
+};
+struct F16Source {
+    using Elem = uint16_t;
+    LLMOPT_AVX2 static __m256 load8(const Elem* p, int64_t k) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
+    }
+    static float load1(const Elem* p, int64_t k) { return fp16_to_fp32(p[k]); }
+};
+struct BF16Source {
+    using Elem = uint16_t;
+    LLMOPT_AVX2 static __m256 load8(const Elem* p, int64_t k) {
+        const __m256i wide =
+            _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));  // bf16 is the top half of an f32
+    }
+    static float load1(const Elem* p, int64_t k) { return bf16_to_fp32(p[k]); }
+};
+
+// Weight rows [r, r + kRows); rows past the end repeat the last one (their outputs are dropped).
+template <typename Src, int kRows>
+LLMOPT_AVX2 void row_pointers(const WeightMatrix& w, int64_t r, const typename Src::Elem** p) {
+    const size_t stride = w.row_stride();  // once: it looks the type up
+    for (int i = 0; i < kRows; ++i)
+        p[i] = reinterpret_cast<const typename Src::Elem*>(w.data +
+                                                           std::min(r + i, w.rows - 1) * stride);
+}
+
+// acc[i][c] += the FMAs of elements [k0, k1) of weight row w[i] and activation row x[c]
+// (k0, k1 multiples of 8), in element order. With `next` (the kRows rows after these, which
+// follow them in memory), their bytes are prefetched, a step's worth per step.
+template <typename Src, int kRows, int kCols>
+LLMOPT_AVX2 inline void accumulate(const typename Src::Elem* const* w, const float* const* x,
+                                   int64_t k0, int64_t k1, __m256 (&acc)[kRows][kCols],
+                                   const typename Src::Elem* next = nullptr) {
+    for (int64_t k = k0; k < k1; k += 8) {
+        if (next) prefetch_span(next + kRows * k, kRows * 8 * sizeof(*next));
+        __m256 xv[kCols];
+#pragma GCC unroll 4
+        for (int c = 0; c < kCols; ++c) xv[c] = _mm256_loadu_ps(x[c] + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < kRows; ++i) {
+            const __m256 wv = Src::load8(w[i], k);
+#pragma GCC unroll 4
+            for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(wv, xv[c], acc[i][c]);
+        }
+    }
+}
+
+// The end of every output: the fixed horizontal sum, then the tail elements by scalar FMAs
+// (read from the weights' own rows through TailSrc). Writes weight rows below `valid` only.
+template <typename TailSrc, int kRows, int kCols>
+LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w,
+                        const Activations& a, int64_t t, int64_t r, int64_t valid, float* y) {
+    const typename TailSrc::Elem* tail[kRows];
+    row_pointers<TailSrc, kRows>(w, r, tail);
+    const int64_t cols8 = w.cols - w.cols % 8;
+    for (int c = 0; c < kCols; ++c) {
+        const float* x = a.x_row(t + c);
+        for (int i = 0; i < kRows && i < valid; ++i) {
+            float sum = hsum(acc[i][c]);
+            for (int64_t k = cols8; k < w.cols; ++k)
+                sum = std::fma(TailSrc::load1(tail[i], k), x[k], sum);
+            y[(t + c) * w.rows + r + i] = sum;
+        }
+    }
+}
+
+// Few activation rows: one pass over the weights, straight from their own type, prefetching
+// the next tile's rows.
+template <typename Src, int kRows, int kCols>
+LLMOPT_AVX2 void direct_tile(const WeightMatrix& w, const Activations& a, int64_t r, int64_t r_end,
+                             float* y) {
+    const typename Src::Elem* p[kRows];
+    row_pointers<Src, kRows>(w, r, p);
+    const auto* next =
+        reinterpret_cast<const typename Src::Elem*>(w.data + (r + kRows) * w.row_stride());
+    const float* x[kCols];
+    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(c);
+    __m256 acc[kRows][kCols];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm256_setzero_ps();
+    accumulate<Src, kRows, kCols>(p, x, 0, w.cols - w.cols % 8, acc, next);
+    finish<Src, kRows, kCols>(acc, w, a, 0, r, std::min(r_end, w.rows) - r, y);
+}
+
+// Batches: a 4 x 3 tile (4 weight rows, 3 activation rows: 12 accumulators, 3 activation
+// registers and one weight register, the 16 ymm registers) loads 7 vectors per 12 FMAs.
+// Half-precision rows are first widened to f32, 4 at a time (the panel, in the thread's
+// workspace), so the conversion is paid once per 4 rows and chunk of activations rather than
+// once per tile. A chunk of 48 activation rows (up to 1.1 MB) stays in L2 while the rows of
+// the range pass over it.
+constexpr int64_t kChunk = 48;
+
+template <typename Src, int kCols, typename PanelSrc>
+LLMOPT_AVX2 void panel_tile(const WeightMatrix& w, const Activations& a,
+                            const typename PanelSrc::Elem* const* panel, int64_t t, int64_t r,
+                            int64_t r_end, float* y) {
+    const float* x[kCols];
+    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
+    __m256 acc[4][kCols];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm256_setzero_ps();
+    accumulate<PanelSrc, 4, kCols>(panel, x, 0, w.cols - w.cols % 8, acc);
+    finish<Src, 4, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
+}
+
+template <typename Src, bool kWiden>
+LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                              int64_t r_end, float* y, void* workspace) {
+    using PanelSrc = std::conditional_t<kWiden, F32Source, Src>;
+    const int64_t cols8 = w.cols - w.cols % 8;
+    auto* panel = static_cast<float*>(workspace);  // (4, cols)
+    for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
+        const int64_t t1 = std::min(a.n, t0 + kChunk);
+        for (int64_t r = r_begin; r < r_end; r += 4) {
+            const typename Src::Elem* rows[4];
+            row_pointers<Src, 4>(w, r, rows);
+            const typename PanelSrc::Elem* src[4];
+            for (int i = 0; i < 4; ++i) {
+                if constexpr (kWiden) {
+                    float* dst = panel + i * w.cols;
+                    for (int64_t k = 0; k < cols8; k += 8)
+                        _mm256_storeu_ps(dst + k, Src::load8(rows[i], k));
+                    src[i] = dst;
+                } else {
+                    src[i] = rows[i];
+                }
+            }
+            int64_t t = t0;
+            for (; t + 3 <= t1; t += 3) panel_tile<Src, 3, PanelSrc>(w, a, src, t, r, r_end, y);
+            if (t1 - t == 2) panel_tile<Src, 2, PanelSrc>(w, a, src, t, r, r_end, y);
+            if (t1 - t == 1) panel_tile<Src, 1, PanelSrc>(w, a, src, t, r, r_end, y);
+        }
+    }
+}
+
+template <typename Src, bool kWiden>
+LLMOPT_AVX2 void rows_float(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                            int64_t r_end, float* y, void* workspace) {
+    if (a.n >= 4) return rows_batched<Src, kWiden>(w, a, r_begin, r_end, y, workspace);
+    // One activation row: 8 weight rows give 8 independent FMA chains to cover the latency.
+    for (int64_t r = r_begin; r < r_end; r += a.n == 1 ? 8 : 4) {
+        if (a.n == 1)
+            direct_tile<Src, 8, 1>(w, a, r, r_end, y);
+        else if (a.n == 2)
+            direct_tile<Src, 4, 2>(w, a, r, r_end, y);
+        else
+            direct_tile<Src, 4, 3>(w, a, r, r_end, y);
+    }
+}
+
+}  // namespace
+
+size_t float_workspace_bytes(int64_t cols) {
+    return sizeof(float) * 4 * static_cast<size_t>(cols);
+}
+
+LLMOPT_AVX2 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                          int64_t r_end, float* y, void* workspace) {
+    rows_float<F32Source, false>(w, a, r_begin, r_end, y, workspace);
+}
+LLMOPT_AVX2 void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                          int64_t r_end, float* y, void* workspace) {
+    rows_float<F16Source, true>(w, a, r_begin, r_end, y, workspace);
+}
+LLMOPT_AVX2 void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                           int64_t r_end, float* y, void* workspace) {
+    rows_float<BF16Source, true>(w, a, r_begin, r_end, y, workspace);
+}
+
+}  // namespace llmopt::kernels::gemm::avx2

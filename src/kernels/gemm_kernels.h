@@ -1,0 +1,78 @@
+// Private: the matmul's per-type kernels, each computing a range of output rows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llmopt/tensor/weight_matrix.h"
+
+namespace llmopt::kernels::gemm {
+
+// Activation rows as the kernels read them, prepared once per matmul call.
+//  Float weight types read `x`: the input itself, or for batches a copy whose rows start on
+//  64-byte boundaries (a 32-byte load that straddles two cache lines costs two loads).
+//  Other types read `rows`: each activation row quantized to activation_type(weight).
+//  Kernels with group_tables also read, for every group of 4 consecutive rows g and block b,
+//  the 4 rows' block scales (as f32) and the 4 sums of their int8 quants at
+//  [(g * blocks + b) * 4 + row % 4]: one 16-byte load gives a tile the values of all its rows.
+struct Activations {
+    int64_t n = 0;
+    const float* x = nullptr;  // (n, x_stride), the first cols of each row used
+    int64_t x_stride = 0;
+    const uint8_t* rows = nullptr;  // (n, row_stride)
+    size_t row_stride = 0;
+    const float* group_scales = nullptr;  // (ceil(n / 4), cols / 32, 4)
+    const int32_t* group_sums = nullptr;  // (ceil(n / 4), cols / 32, 4)
+
+    const uint8_t* row(int64_t t) const { return rows + static_cast<size_t>(t) * row_stride; }
+    const float* x_row(int64_t t) const { return x + t * x_stride; }
+};
+
+// y[t * w.rows + r] for every activation row t and r in [r_begin, r_end). `workspace` holds
+// workspace_bytes(w.cols) bytes private to the calling thread.
+//
+// Contract that keeps results independent of batch size, batch position and thread count:
+// every output is computed by a fixed sequence of float operations that depends only on
+// w.cols — whichever tile (or the one-row path) it falls in, and wherever the range starts.
+using RowRangeFn = void (*)(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                            int64_t r_end, float* y, void* workspace);
+
+struct Kernel {
+    RowRangeFn fn = nullptr;
+    bool group_tables = false;  // wants Activations::group_scales / group_sums
+    size_t (*workspace_bytes)(int64_t cols) = nullptr;  // null: none
+};
+
+// Group-of-4 tables (see Activations) from Q8_0 activation rows.
+void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_t cols,
+                       float* scales, int32_t* sums);
+
+namespace avx2 {
+// quantize_activation for Q8_0 and Q8_K rows (n a multiple of the block), the same bytes.
+void quantize_q8_0_activation(const float* x, void* y, int64_t n);
+void quantize_q8_k_activation(const float* x, void* y, int64_t n);
+// Q4_0 and Q8_0 weights with Q8_0 activations; per output, per block: integer block dot,
+// then acc = fma(d_w * d_a, float(isum), acc).
+void rows_q4_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+void rows_q8_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+// Float weights with f32 activations: one 8-lane accumulator per output over the first
+// cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
+void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,
+              void* workspace);
+void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,
+              void* workspace);
+void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+size_t float_workspace_bytes(int64_t cols);
+// K-quants with Q8_K activations, in exactly vec_dot's order (each output equals vec_dot).
+void rows_q4_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+void rows_q5_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+void rows_q6_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+               float* y, void* workspace);
+}  // namespace avx2
+
+}  // namespace llmopt::kernels::gemm

@@ -1,0 +1,210 @@
+// Matmul fast paths vs the scalar reference, and bit-exact results whatever the batch or threads.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../src/kernels/gemm_kernels.h"
+#include "llmopt/kernels/matmul.h"
+#include "llmopt/kernels/quant.h"
+
+namespace llmopt::kernels {
+namespace {
+
+constexpr double kU = FLT_EPSILON / 2;  // unit roundoff of float
+
+const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ4_1,
+                        DType::kQ5_0, DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K,
+                        DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+
+// Types whose matmul keeps vec_dot's own order (its outputs must equal vec_dot exactly); the
+// others have kernels of their own, bounded against the reference below.
+bool follows_vec_dot(DType t) {
+    return t != DType::kF32 && t != DType::kF16 && t != DType::kBF16 && t != DType::kQ4_0 &&
+           t != DType::kQ8_0;
+}
+
+std::string type_name(const ::testing::TestParamInfo<DType>& info) {
+    return std::string(dtype_name(info.param));
+}
+
+std::vector<float> random_values(std::mt19937& rng, size_t count, float scale) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> v(count);
+    for (float& x : v) x = normal(rng) * scale;
+    return v;
+}
+
+// A random matrix of `type`; rows are built from a few shifted distributions so blocks differ.
+struct Matrix {
+    std::vector<uint8_t> bytes;
+    WeightMatrix w;
+};
+Matrix random_matrix(DType type, int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    Matrix m;
+    m.bytes.resize(row_bytes(type, cols) * rows);
+    for (int64_t r = 0; r < rows; ++r) {
+        std::vector<float> row = random_values(rng, cols, 1.0f + float(r % 3));
+        if (r % 4 == 1)
+            for (float& v : row) v += 0.5f;
+        quantize_row(type, row.data(), m.bytes.data() + r * row_bytes(type, cols), cols);
+    }
+    m.w = {type, rows, cols, m.bytes.data()};
+    return m;
+}
+
+// Runs the matmul with sentinels around y: any write outside (n, rows) fails the test.
+std::vector<float> run(const WeightMatrix& w, const std::vector<float>& x, int64_t n, int threads) {
+    constexpr size_t kGuard = 64;
+    constexpr float kSentinel = -12345.0f;
+    std::vector<float> y(kGuard + size_t(n * w.rows) + kGuard, kSentinel);
+    std::vector<uint8_t> scratch;
+    omp_set_num_threads(threads);
+    matmul(w, x.data(), n, y.data() + kGuard, scratch);
+    omp_set_num_threads(omp_get_num_procs());
+    for (size_t i = 0; i < kGuard; ++i) {
+        EXPECT_EQ(y[i], kSentinel) << "write before y";
+        EXPECT_EQ(y[y.size() - 1 - i], kSentinel) << "write after y";
+    }
+    return {y.begin() + kGuard, y.end() - kGuard};
+}
+
+// Sum of |w_i * a_i| over the dequantized weights and the activation as the matmul sees it
+// (quantized to activation_type): every term a kernel adds is bounded by it.
+double magnitude(const WeightMatrix& w, int64_t r, const float* x) {
+    const DType act = activation_type(w.type);
+    std::vector<float> wv(w.cols), av(w.cols);
+    dequantize_row(w.type, w.row(r), wv.data(), w.cols);
+    std::vector<uint8_t> q(row_bytes(act, w.cols));
+    quantize_activation(act, x, q.data(), w.cols);
+    dequantize_row(act, q.data(), av.data(), w.cols);
+    double m = 0;
+    for (int64_t i = 0; i < w.cols; ++i) m += std::fabs(double(wv[i]) * av[i]);
+    return m;
+}
+
+// Worst-case rounding of a kernel in units of u * magnitude (recursive summation errs by at
+// most u times the sum of |partial sums|, each at most the magnitude):
+//  Q4_0 / Q8_0: per block an exact integer dot times an exact scale product, one FMA chain of
+//    cols/32 roundings.
+//  Float types: lane chains of cols/8 FMAs (products exact), the 3-level horizontal sum and up
+//    to 7 tail FMAs.
+// The reference sums in double: 4 units cover its f32 scale products and the final rounding.
+double kernel_rounding_units(DType type, int64_t cols) {
+    const double reference = 4;
+    if (type == DType::kQ4_0 || type == DType::kQ8_0) return double(cols) / 32 + reference;
+    return double(cols) / 8 + 3 + 7 + reference;
+}
+
+class MatmulTest : public ::testing::TestWithParam<DType> {};
+
+// Shapes that leave partial tiles everywhere: 37 rows (not a multiple of 4 or 8), a row length
+// that is a whole number of super-blocks, and for the float types one with a ragged tail.
+TEST_P(MatmulTest, MatchesReferenceWithinDerivedBound) {
+    const DType type = GetParam();
+    std::vector<int64_t> widths = {512};
+    if (!is_quantized(type)) widths.push_back(100);
+    for (const int64_t cols : widths) {
+        const Matrix m = random_matrix(type, 37, cols, 1);
+        std::mt19937 rng(2);
+        const int64_t n = 7;
+        const std::vector<float> x = random_values(rng, size_t(n * cols), 1.0f);
+        const std::vector<float> fast = run(m.w, x, n, 2);
+        std::vector<float> ref(size_t(n * m.w.rows));
+        matmul_reference(m.w, x.data(), n, ref.data());
+        const DType act = activation_type(type);
+        std::vector<uint8_t> q(row_bytes(act, cols));
+        for (int64_t t = 0; t < n; ++t) {
+            quantize_activation(act, x.data() + t * cols, q.data(), cols);
+            for (int64_t r = 0; r < m.w.rows; ++r) {
+                const size_t i = size_t(t * m.w.rows + r);
+                if (follows_vec_dot(type)) {
+                    EXPECT_EQ(fast[i], vec_dot(type, cols, m.w.row(r), q.data()))
+                        << "t " << t << " r " << r;
+                } else {
+                    const double tol = kernel_rounding_units(type, cols) * kU *
+                                       magnitude(m.w, r, x.data() + t * cols);
+                    EXPECT_NEAR(fast[i], ref[i], tol)
+                        << "t " << t << " r " << r << " cols " << cols;
+                }
+            }
+        }
+    }
+}
+
+// Row t of a batch of n equals the same activation alone (n = 1), bit for bit, with 1 or 2
+// threads: every output's order of operations depends only on the row length.
+TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
+    const DType type = GetParam();
+    const int64_t cols = is_quantized(type) ? 512 : 104;
+    const Matrix m = random_matrix(type, 70, cols, 3);
+    std::mt19937 rng(4);
+    const int64_t max_n = 17;
+    const std::vector<float> x = random_values(rng, size_t(max_n * cols), 1.0f);
+    std::vector<std::vector<float>> single(max_n);
+    for (int64_t t = 0; t < max_n; ++t) {
+        const std::vector<float> xt(x.begin() + t * cols, x.begin() + (t + 1) * cols);
+        single[t] = run(m.w, xt, 1, 1);
+        EXPECT_EQ(run(m.w, xt, 1, 2), single[t]) << "threads, t " << t;
+    }
+    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17}) {
+        for (const int threads : {1, 2}) {
+            const std::vector<float> y = run(m.w, x, n, threads);
+            for (int64_t t = 0; t < n; ++t)
+                EXPECT_TRUE(
+                    std::equal(single[t].begin(), single[t].end(), y.begin() + t * m.w.rows))
+                    << "n " << n << " threads " << threads << " row " << t;
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kTypes), type_name);
+
+// Many threads over few rows (long ones, so the matmul does use threads): ranges may be empty
+// or end inside a tile.
+TEST(Matmul, MoreThreadsThanTilesStillExact) {
+    const Matrix m = random_matrix(DType::kQ4_0, 12, 8192, 5);
+    std::mt19937 rng(6);
+    const std::vector<float> x = random_values(rng, 8192 * 5, 1.0f);
+    const std::vector<float> one = run(m.w, x, 5, 1);
+    EXPECT_EQ(run(m.w, x, 5, 7), one);
+}
+
+// The matmul's AVX2 activation quantizers write exactly quantize_activation's bytes: rows
+// with ties (halves after scaling), an all-zero block, a block whose largest magnitude occurs
+// with both signs, and non-finite values (handed to the scalar code).
+TEST(Matmul, SimdActivationQuantizersAreByteIdentical) {
+    if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+    std::mt19937 rng(7);
+    const int64_t n = 1024;
+    std::vector<std::vector<float>> rows;
+    rows.push_back(random_values(rng, n, 1.0f));
+    rows.push_back(random_values(rng, n, 1e-3f));
+    std::vector<float> special = random_values(rng, n, 3.0f);
+    std::fill(special.begin(), special.begin() + 256, 0.0f);  // zero blocks
+    // Exact ties: amax 127 makes the scale 1, so the halves round to even.
+    for (int i = 256; i < 512; ++i) special[i] = i % 32 == 0 ? 127.0f : float(i % 32 - 16) + 0.5f;
+    special[520] = 9.0f;
+    special[530] = -9.0f;  // equal magnitudes, both signs
+    special[700] = INFINITY;
+    special[900] = NAN;
+    rows.push_back(special);
+    for (const auto& [act, fn] : {std::pair{DType::kQ8_0, &gemm::avx2::quantize_q8_0_activation},
+                                  std::pair{DType::kQ8_K, &gemm::avx2::quantize_q8_k_activation}}) {
+        for (size_t i = 0; i < rows.size(); ++i) {
+            std::vector<uint8_t> ref(row_bytes(act, n)), simd(row_bytes(act, n));
+            quantize_activation(act, rows[i].data(), ref.data(), n);
+            fn(rows[i].data(), simd.data(), n);
+            EXPECT_EQ(simd, ref) << dtype_name(act) << " row " << i;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace llmopt::kernels
