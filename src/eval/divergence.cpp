@@ -120,14 +120,7 @@ PerplexityResult save_kl_base(Model& model, const EvalTokens& text, const Perple
         if (progress) progress(c, plan.n_chunks, stats.ppl());
     }
     if (!out.flush()) throw Error("cannot write " + path + " (disk full?)");
-    r.n_ctx = plan.n_ctx;
-    r.n_chunks = plan.n_chunks;
-    r.n_tokens = int64_t(text.tokens.size());
-    r.n_scored = stats.count;
-    r.nll_mean = stats.mean();
-    r.ppl = stats.ppl();
-    r.ppl_stderr = stats.ppl_stderr();
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.summarize(plan, text.tokens.size(), stats, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return r;
 }
 

@@ -117,6 +117,18 @@ void score_window(std::span<const float> logits, int32_t n_vocab, std::span<cons
     }
 }
 
+void PerplexityResult::summarize(const WindowPlan& plan, size_t n_stream_tokens, const NllStats& stats,
+                                 double elapsed_seconds) {
+    n_ctx = plan.n_ctx;
+    n_chunks = plan.n_chunks;
+    n_tokens = int64_t(n_stream_tokens);
+    n_scored = stats.count;
+    nll_mean = stats.mean();
+    ppl = stats.ppl();
+    ppl_stderr = stats.ppl_stderr();
+    seconds = elapsed_seconds;
+}
+
 PerplexityResult perplexity(Model& model, const EvalTokens& text, const PerplexityOptions& options,
                             const EvalProgress& progress) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -130,14 +142,7 @@ PerplexityResult perplexity(Model& model, const EvalTokens& text, const Perplexi
         r.chunk_ppl.push_back(stats.ppl());
         if (progress) progress(c, plan.n_chunks, stats.ppl());
     }
-    r.n_ctx = plan.n_ctx;
-    r.n_chunks = plan.n_chunks;
-    r.n_tokens = int64_t(text.tokens.size());
-    r.n_scored = stats.count;
-    r.nll_mean = stats.mean();
-    r.ppl = stats.ppl();
-    r.ppl_stderr = stats.ppl_stderr();
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.summarize(plan, text.tokens.size(), stats, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return r;
 }
 

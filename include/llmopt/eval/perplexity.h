@@ -102,6 +102,9 @@ struct PerplexityResult {
     double ppl_stderr = 0;
     std::vector<double> chunk_ppl;  // running PPL after each window
     double seconds = 0;
+
+    // Fills every figure but chunk_ppl from the plan and the accumulated statistics.
+    void summarize(const WindowPlan& plan, size_t n_stream_tokens, const NllStats& stats, double elapsed_seconds);
 };
 
 // Called after each window with its index (0-based), the window count and the running PPL.
