@@ -13,12 +13,25 @@ void rms_norm(float* out, const float* x, const float* weight, int64_t n, float 
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-void rope(float* heads, int32_t n_heads, int32_t position, const RopeParams& p) {
+std::vector<double> rope_inverse_frequencies(float base, int32_t rope_dim) {
+    std::vector<double> inv_freq(rope_dim / 2);
+    for (int32_t i = 0; i < rope_dim / 2; ++i) inv_freq[i] = std::pow(double(base), -2.0 * i / rope_dim);
+    return inv_freq;
+}
+
+void rope_angles(int32_t position, const RopeParams& p, float* cos_out, float* sin_out) {
+    for (int32_t i = 0; i < p.rope_dim / 2; ++i) {
+        double theta = double(position) * p.freq_scale * p.inv_freq[i];
+        if (p.freq_factors) theta /= p.freq_factors[i];
+        cos_out[i] = float(std::cos(theta));
+        sin_out[i] = float(std::sin(theta));
+    }
+}
+
+void rope_rotate(float* heads, int32_t n_heads, const float* cos, const float* sin, const RopeParams& p) {
     const int32_t half = p.rope_dim / 2;
     for (int32_t i = 0; i < half; ++i) {
-        double theta = double(position) * p.freq_scale * std::pow(double(p.base), -2.0 * i / p.rope_dim);
-        if (p.freq_factors) theta /= p.freq_factors[i];
-        const float c = float(std::cos(theta)), s = float(std::sin(theta));
+        const float c = cos[i], s = sin[i];
         const int32_t a = p.neox ? i : 2 * i;
         const int32_t b = p.neox ? i + half : 2 * i + 1;
         for (int32_t h = 0; h < n_heads; ++h) {

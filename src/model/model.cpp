@@ -25,7 +25,11 @@ void add_bias(float* rows, const float* bias, int32_t n, int32_t width) {
 
 }  // namespace
 
-Model::Model(LoadedWeights weights) : w_(std::move(weights)) {}
+Model::Model(LoadedWeights weights)
+    : w_(std::move(weights)),
+      rope_inv_freq_(kernels::rope_inverse_frequencies(w_.config.rope_theta, w_.config.rope_dim)),
+      rope_cos_(w_.config.rope_dim / 2),
+      rope_sin_(w_.config.rope_dim / 2) {}
 
 Model Model::load(const std::string& path) {
     if (has_gguf_magic(path)) return Model(load_gguf_weights(std::make_shared<GgufFile>(path)));
@@ -94,15 +98,16 @@ void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv) {
     add_bias(k_.data(), L.bk, n, c.kv_dim());
     add_bias(v_.data(), L.bv, n, c.kv_dim());
 
-    const kernels::RopeParams rope{c.head_dim, c.rope_dim, c.rope_theta, c.rope_freq_scale,
+    const kernels::RopeParams rope{c.head_dim, c.rope_dim, rope_inv_freq_.data(), c.rope_freq_scale,
                                    c.rope_style == RopeStyle::kNeox, weights().rope_freq_factors};
     const int32_t bs = kv.block_size();
     for (int32_t t = 0; t < n; ++t) {
         const int32_t pos = batch.positions[t];
         float* q = &q_[size_t(t) * c.q_dim()];
         float* k = &k_[size_t(t) * c.kv_dim()];
-        kernels::rope(q, c.n_heads, pos, rope);
-        kernels::rope(k, c.n_kv_heads, pos, rope);
+        kernels::rope_angles(pos, rope, rope_cos_.data(), rope_sin_.data());
+        kernels::rope_rotate(q, c.n_heads, rope_cos_.data(), rope_sin_.data(), rope);
+        kernels::rope_rotate(k, c.n_kv_heads, rope_cos_.data(), rope_sin_.data(), rope);
         // Store this token's key and value at its position before any token attends to it.
         const int32_t block = batch.block_tables[batch.seq[t]][pos / bs];
         kernels::quantize_row(kv.type(), k, kv.key(l, block, pos % bs), c.kv_dim());
