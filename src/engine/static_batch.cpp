@@ -15,9 +15,9 @@ struct Slot {
     const RequestParams* params;
     Sampler sampler;
     std::vector<int32_t> tokens;      // real sequence: prompt then generated
-    std::vector<int32_t> table;       // its KV blocks
-    std::vector<int32_t> pad_table;   // the pad sequence's KV blocks
-    int32_t n_pad = 0;                // pad tokens computed so far
+    std::vector<int32_t> table;       // the row's KV blocks: left padding, then the sequence
+    int32_t n_left_pad = 0;           // positions [0, n_left_pad) of the row are padding
+    int32_t n_row = 0;                // positions of the row computed so far
     RequestEvent result;
     int32_t prev = -1;
     bool done = false;
@@ -50,21 +50,22 @@ StaticBatchStats run_static_batch(Model& model, const Tokenizer& tokenizer, cons
         most_new_tokens = std::max(most_new_tokens, r.max_tokens);
     }
     const int32_t L = static_cast<int32_t>(longest_prompt);
-    // A pad sequence grows by the left padding, then one token per lockstep step after its
-    // request ends: at most L + most_new_tokens positions, as does every real row.
+    // A row is its prompt left-padded to L tokens, then one token per lockstep step until the
+    // longest output ends (pad tokens once its own request has ended).
     const int32_t row_len = L + most_new_tokens;
     const int32_t blocks_per_row = (row_len + kBlockSize - 1) / kBlockSize;
-    KvCache kv(model.kv_shape(), static_cast<int32_t>(requests.size()) * 2 * blocks_per_row, kBlockSize);
+    KvCache kv(model.kv_shape(), static_cast<int32_t>(requests.size()) * blocks_per_row, kBlockSize);
 
     std::vector<Slot> slots;
     slots.reserve(requests.size());
     for (const RequestParams& r : requests) {
-        slots.push_back({&r, Sampler(r.sampling, V), r.prompt, {}, {}, 0, {}, r.prompt.back(), false});
+        slots.push_back({&r, Sampler(r.sampling, V), r.prompt, {}, L - static_cast<int32_t>(r.prompt.size()), 0, {},
+                         r.prompt.back(), false});
         kv.reserve(slots.back().table, row_len);
-        kv.reserve(slots.back().pad_table, row_len);
     }
 
-    // Prefill: each row is its prompt left-padded to L tokens.
+    // Prefill: each row is its prompt left-padded to L tokens. The real tokens attend over the
+    // whole row with the padding masked, as a padded batch with an attention mask does.
     Batch batch;
     std::vector<float> logits;
     std::vector<int32_t> logit_owner;
@@ -77,7 +78,7 @@ StaticBatchStats run_static_batch(Model& model, const Tokenizer& tokenizer, cons
         logit_owner.clear();
         for (Slot& s : slots) {
             batch.block_tables.push_back(s.table);
-            batch.block_tables.push_back(s.pad_table);
+            batch.masked_prefix.push_back(s.n_left_pad);
         }
     };
     auto sample_into = [&](size_t i, const float* row) {
@@ -101,14 +102,13 @@ StaticBatchStats run_static_batch(Model& model, const Tokenizer& tokenizer, cons
     start_batch();
     for (size_t i = 0; i < slots.size(); ++i) {
         Slot& s = slots[i];
-        const int32_t pad = L - static_cast<int32_t>(s.tokens.size());
-        for (int32_t p = 0; p < pad; ++p) batch.add(0, s.n_pad++, int32_t(2 * i + 1), false);
+        for (int32_t p = 0; p < s.n_left_pad; ++p) batch.add(0, s.n_row++, int32_t(i), false);
         for (size_t p = 0; p < s.tokens.size(); ++p) {
             const bool last = p + 1 == s.tokens.size();
-            batch.add(s.tokens[p], int32_t(p), int32_t(2 * i), last);
+            batch.add(s.tokens[p], s.n_row++, int32_t(i), last);
             if (last) logit_owner.push_back(int32_t(i));
         }
-        stats.padded_tokens += pad;
+        stats.padded_tokens += s.n_left_pad;
         stats.real_tokens += int64_t(s.tokens.size());
         if (batch.size() >= kMaxTokensPerForward || i + 1 == slots.size()) {
             run();
@@ -123,10 +123,10 @@ StaticBatchStats run_static_batch(Model& model, const Tokenizer& tokenizer, cons
         for (size_t i = 0; i < slots.size(); ++i) {
             Slot& s = slots[i];
             if (s.done) {
-                batch.add(0, s.n_pad++, int32_t(2 * i + 1), false);
+                batch.add(0, s.n_row++, int32_t(i), false);
                 ++stats.padded_tokens;
             } else {
-                batch.add(s.tokens.back(), int32_t(s.tokens.size()) - 1, int32_t(2 * i), true);
+                batch.add(s.tokens.back(), s.n_row++, int32_t(i), true);
                 logit_owner.push_back(int32_t(i));
                 ++stats.real_tokens;
             }

@@ -8,6 +8,7 @@
 
 #include "llmopt/kernels/ops.h"
 #include "llmopt/kernels/quant.h"
+#include "llmopt/kernels/simd_exp.h"
 #include "llmopt/model/model.h"
 #include "llmopt/tensor/fp16.h"
 
@@ -33,6 +34,7 @@ struct HeadJob {
     float* out;             // (head_dim)
     std::span<const int32_t> table;
     int32_t n_past;         // attends to positions [0, n_past)
+    int32_t n_masked;       // positions [0, n_masked) are scored, then weigh nothing
     size_t head_offset;     // bytes into each cached row
 };
 
@@ -49,6 +51,7 @@ void attend_f32_scalar(const KvCache& kv, int32_t layer, const HeadJob& j, float
         float s = 0.0f;
         for (int32_t i = 0; i < hd; ++i) s += j.q[i] * k[i];
         s *= scale;
+        if (p < j.n_masked) continue;
         if (s > max_score) {
             const float correction = std::exp(max_score - s);
             for (int32_t i = 0; i < hd; ++i) acc[i] *= correction;
@@ -62,58 +65,113 @@ void attend_f32_scalar(const KvCache& kv, int32_t layer, const HeadJob& j, float
     for (int32_t i = 0; i < hd; ++i) j.out[i] = acc[i] / sum;
 }
 
-// F32 cache, AVX2, for the query heads that share one KV head (GQA): all scores first (8-lane
-// dots, their max), then one pass of exp-weighted value rows. Each key and value row is loaded
-// once for the whole group instead of once per head. With no running rescale the value loop is
-// one FMA per 8 dims. Per head the operations and their order are those of a lone head and
-// depend only on head_dim and n_past. Buffers: scores (heads, n_past), acc (heads, head_dim).
+// The dots of one query with eight keys (hd floats each): lane j of each key's 8-lane products, the chunks of 8 dims
+// summed in order, then the 8 lanes by a fixed tree of horizontal adds. Returns the 8 scores.
+LLMOPT_ATTN_AVX2 inline __m256 dot8_keys(const float* q, const float* const* k, int32_t hd) {
+    __m256 d[8];
+    for (int j = 0; j < 8; ++j) d[j] = _mm256_setzero_ps();
+    for (int32_t i = 0; i < hd; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) d[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + i), d[j]);
+    }
+    const __m256 t0 = _mm256_hadd_ps(d[0], d[1]), t1 = _mm256_hadd_ps(d[2], d[3]);
+    const __m256 t2 = _mm256_hadd_ps(d[4], d[5]), t3 = _mm256_hadd_ps(d[6], d[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+template <int kChunks>
+LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kChunks], float w, const float* v) {
+    const __m256 wv = _mm256_set1_ps(w);
+    for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 8 * c), acc[c]);
+}
+
+// out[d0 ...] (kChunks × 8 dims) = inv_sum · Σ_p w[p] · v[p][d0 ...]. Accumulators stay in
+// registers; with few chunks the positions are dealt to kStreams independent sums (position p
+// to sum p % kStreams, added in a fixed order at the end) so the FMA latency does not serialize
+// the loop. The order depends only on n_past.
+template <int kChunks>
+LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int32_t n_past,
+                                      int32_t d0, __m256 inv_sum, float* out) {
+    constexpr int kStreams = kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
+    __m256 acc[kStreams][kChunks];
+    for (auto& stream : acc)
+        for (auto& a : stream) a = _mm256_setzero_ps();
+    int32_t p = 0;
+    for (; p + kStreams <= n_past; p += kStreams)
+        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
+    for (int s = 0; p < n_past; ++p, ++s) add_weighted_row<kChunks>(acc[s], w[p], v[p] + d0);
+    for (int c = 0; c < kChunks; ++c) {
+        __m256 total = acc[0][c];
+        if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][c], acc[1][c]);
+        if constexpr (kStreams == 4)
+            total = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c]));
+        _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(total, inv_sum));
+    }
+}
+
+// F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
+// scores eight positions at a time (each key row loaded once for the whole group), then per
+// head exp(score - max) eight at a time, then the weighted value rows into accumulators held
+// in registers (64 dims at a time). Each head's operations and their order depend only on
+// head_dim and n_past, never on the other heads or tokens. Buffers: scores (heads, n_past
+// rounded up to 8), rows (2 × n_past row pointers).
 LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
-                                      int32_t heads, float scale, std::vector<float>& acc,
-                                      std::vector<float>& scores) {
+                                      int32_t heads, float scale, std::vector<float>& scores,
+                                      std::vector<const float*>& rows) {
     const int32_t hd = kv.shape().head_dim, bs = kv.block_size();
-    const int32_t hd8 = hd - hd % 8, n_past = jobs[0].n_past;
-    const auto table = jobs[0].table;
-    const size_t head_offset = jobs[0].head_offset;
-    float max_score[kMaxGroup];
-    std::fill(max_score, max_score + heads, -INFINITY);
-    for (int32_t p = 0; p < n_past; ++p) {
-        const auto* k =
-            reinterpret_cast<const float*>(kv.key(layer, table[p / bs], p % bs) + head_offset);
-        for (int32_t h = 0; h < heads; ++h) {
-            const float* q = jobs[h].q;
-            __m256 d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
-            int32_t i = 0;
-            for (; i + 16 <= hd8; i += 16) {
-                d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), d0);
-                d1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), d1);
+    const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
+    // Row pointers once per job: no division by the block size per position.
+    rows.resize(2 * size_t(n_past));
+    const float** keys = rows.data();
+    const float** values = keys + n_past;
+    for (int32_t p0 = 0; p0 < n_past; p0 += bs) {
+        const int32_t block = jobs[0].table[p0 / bs];
+        for (int32_t i = 0; i < bs && p0 + i < n_past; ++i) {
+            keys[p0 + i] = reinterpret_cast<const float*>(kv.key(layer, block, i) + jobs[0].head_offset);
+            values[p0 + i] = reinterpret_cast<const float*>(kv.value(layer, block, i) + jobs[0].head_offset);
+        }
+    }
+    const __m256 scale_v = _mm256_set1_ps(scale);
+    for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
+        const float* k[8];
+        // Lanes past n_past repeat the last key; their weights are set to zero below.
+        for (int j = 0; j < 8; ++j) k[j] = keys[std::min(p0 + j, n_past - 1)];
+        for (int32_t h = 0; h < heads; ++h)
+            _mm256_storeu_ps(&scores[size_t(h) * padded + p0],
+                             _mm256_mul_ps(dot8_keys(jobs[h].q, k, hd), scale_v));
+    }
+    for (int32_t h = 0; h < heads; ++h) {
+        float* s = &scores[size_t(h) * padded];
+        float max_score = -INFINITY;
+        for (int32_t p = n_masked; p < n_past; ++p) max_score = std::max(max_score, s[p]);
+        const __m256 max_v = _mm256_set1_ps(max_score);
+        __m256 sum_v = _mm256_setzero_ps();
+        for (int32_t p = 0; p < padded; p += 8) {
+            __m256 w = kernels::exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), max_v));
+            if (p < n_masked || p + 8 > n_past) {  // masked positions and those past n_past weigh nothing
+                const __m256 pos = _mm256_add_ps(_mm256_set1_ps(float(p)), _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7));
+                w = _mm256_and_ps(w, _mm256_and_ps(_mm256_cmp_ps(pos, _mm256_set1_ps(float(n_past)), _CMP_LT_OQ),
+                                                   _mm256_cmp_ps(pos, _mm256_set1_ps(float(n_masked)), _CMP_GE_OQ)));
             }
-            if (i < hd8) d0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), d0);
-            float s = hsum8(_mm256_add_ps(d0, d1));
-            for (i = hd8; i < hd; ++i) s = std::fma(q[i], k[i], s);
-            s *= scale;
-            scores[size_t(h) * n_past + p] = s;
-            max_score[h] = std::max(max_score[h], s);
+            _mm256_storeu_ps(s + p, w);
+            sum_v = _mm256_add_ps(sum_v, w);
+        }
+        const __m256 inv_sum = _mm256_set1_ps(1.0f / hsum8(sum_v));
+        int32_t d0 = 0;
+        for (; d0 + 64 <= hd; d0 += 64) weighted_values<8>(values, s, n_past, d0, inv_sum, jobs[h].out);
+        switch ((hd - d0) / 8) {
+            case 7: weighted_values<7>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 6: weighted_values<6>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 5: weighted_values<5>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 4: weighted_values<4>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 3: weighted_values<3>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 2: weighted_values<2>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 1: weighted_values<1>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            default: break;
         }
     }
-    std::fill(acc.begin(), acc.begin() + size_t(heads) * hd, 0.0f);
-    float sum[kMaxGroup] = {};
-    for (int32_t p = 0; p < n_past; ++p) {
-        const auto* v =
-            reinterpret_cast<const float*>(kv.value(layer, table[p / bs], p % bs) + head_offset);
-        for (int32_t h = 0; h < heads; ++h) {
-            float* a = &acc[size_t(h) * hd];
-            const float w = std::exp(scores[size_t(h) * n_past + p] - max_score[h]);
-            sum[h] += w;
-            const __m256 wv = _mm256_set1_ps(w);
-            int32_t i = 0;
-            for (; i < hd8; i += 8)
-                _mm256_storeu_ps(
-                    a + i, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(a + i)));
-            for (; i < hd; ++i) a[i] = std::fma(w, v[i], a[i]);
-        }
-    }
-    for (int32_t h = 0; h < heads; ++h)
-        for (int32_t i = 0; i < hd; ++i) jobs[h].out[i] = acc[size_t(h) * hd + i] / sum[h];
 }
 
 // F16 / Q8_0 cache: scores against the stored keys with the query converted as the stored type
@@ -184,6 +242,7 @@ void attend_quantized(const KvCache& kv, int32_t layer, const HeadJob& j, float 
     kernels::quantize_activation(act, q_conv.data(), q_act.data(), hd);
     for (int32_t p = 0; p < j.n_past; ++p)
         scores[p] = scale * kernels::vec_dot(type, hd, kv.key(layer, j.table[p / bs], p % bs) + j.head_offset, q_act.data());
+    std::fill(scores.begin(), scores.begin() + j.n_masked, -INFINITY);
     kernels::softmax(scores.data(), j.n_past);
     std::fill(j.out, j.out + hd, 0.0f);
     for (int32_t p = 0; p < j.n_past; ++p) {
@@ -191,6 +250,14 @@ void attend_quantized(const KvCache& kv, int32_t layer, const HeadJob& j, float 
         add_value(type, kv.value(layer, j.table[p / bs], p % bs) + j.head_offset, w, j.out, hd,
                   v_row);
     }
+}
+
+// Positions of token t's sequence that it must not attend to. A padding token itself (inside
+// the masked prefix) attends over the padding before it, so its values stay finite.
+int32_t masked_prefix(const Batch& batch, int32_t t) {
+    if (batch.masked_prefix.empty()) return 0;
+    const int32_t prefix = batch.masked_prefix[batch.seq[t]];
+    return batch.positions[t] >= prefix ? prefix : 0;
 }
 
 }  // namespace
@@ -208,11 +275,13 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     }
     constexpr int64_t kMinParallelWork = 1 << 16;
     const bool simd = kernels::cpu_has_avx2();
+    const bool simd_f32 = simd && hd % 8 == 0;
 #pragma omp parallel if (work >= kMinParallelWork)
     {
-        std::vector<float> acc(size_t(kMaxGroup) * hd), q_conv(hd), v_row(hd),
-            scores(size_t(kMaxGroup) * longest);
+        std::vector<float> acc(hd), q_conv(hd), v_row(hd),
+            scores(size_t(kMaxGroup) * ((longest + 7) / 8 * 8));
         std::vector<uint8_t> q_act;
+        std::vector<const float*> rows;
         if (kv.type() != DType::kF32)
             q_act.resize(row_bytes(kernels::activation_type(kv.type()), hd));
         // A job is one token's query heads that share a KV head (up to kMaxGroup of them). Jobs
@@ -231,9 +300,10 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
                 jobs[h - h0] = {&q_[size_t(t) * c.q_dim() + size_t(h) * hd],
                                 &att_[size_t(t) * c.q_dim() + size_t(h) * hd],
                                 batch.block_tables[batch.seq[t]], batch.positions[t] + 1,
+                                masked_prefix(batch, t),
                                 kv.head_offset(h / group)};
-            if (kv.type() == DType::kF32 && simd) {
-                attend_f32_avx2(kv, l, jobs, h1 - h0, scale, acc, scores);
+            if (kv.type() == DType::kF32 && simd_f32) {
+                attend_f32_avx2(kv, l, jobs, h1 - h0, scale, scores, rows);
                 continue;
             }
             for (int32_t h = 0; h < h1 - h0; ++h) {

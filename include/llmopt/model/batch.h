@@ -14,6 +14,9 @@ struct Batch {
     std::vector<uint8_t> output;     // (n_tokens) 1: return this token's logits
     // (n_seqs) each sequence's KV blocks, covering every position up to its last token here.
     std::vector<std::span<const int32_t>> block_tables;
+    // (n_seqs, or empty for none) leading positions of each sequence that are padding: cached and
+    // scored like any other, then given zero attention weight (the padded baseline's mask).
+    std::vector<int32_t> masked_prefix;
 
     void add(int32_t token, int32_t position, int32_t seq_index, bool want_logits) {
         tokens.push_back(token);
@@ -33,6 +36,7 @@ struct Batch {
         seq.clear();
         output.clear();
         block_tables.clear();
+        masked_prefix.clear();
     }
 };
 
