@@ -227,6 +227,7 @@ public:
         return c;
     }
     HttpServer& server() { return *server_; }
+    int port() const { return port_; }
 
     // One value of /metrics (0 when the series is absent).
     double metric(const std::string& series) const {
@@ -413,6 +414,35 @@ TEST(Server, ConcurrentRequestsMatchLoneEngineRuns) {
             EXPECT_GT(got[i].chunks, 1) << "request " << i;
         }
     }
+}
+
+// The load generator against the server: every request answered, and prompt lengths measured
+// through /tokenize land near the drawn token counts (stories260K splits words into several
+// tokens, so counting words would miss them by far).
+TEST(Server, LoadGeneratorSizesPromptsInTokens) {
+    TestServer server;
+    LoadgenConfig cfg;
+    cfg.url = "http://127.0.0.1:" + std::to_string(server.port());
+    cfg.concurrency = 4;
+    cfg.requests = 8;
+    cfg.prompt_tokens_min = cfg.prompt_tokens_max = 60;
+    cfg.max_tokens_min = cfg.max_tokens_max = 4;
+    cfg.stream = true;
+    cfg.ignore_eos = true;
+    const LoadReport r = run_load(cfg);
+    EXPECT_EQ(r.ok, 8);
+    EXPECT_TRUE(r.errors.empty());
+    EXPECT_EQ(r.completion_tokens, 8 * 4);
+    EXPECT_GT(r.tokens_per_word, 1.5);
+    const double per_request = double(r.prompt_tokens) / 8.0;
+    EXPECT_NEAR(per_request, 60.0, 8.0);
+    EXPECT_GT(r.total_tokens_per_s(), r.output_tokens_per_s());
+}
+
+TEST(LoadGenerator, WordsForTokens) {
+    EXPECT_EQ(words_for_tokens(100, 0, 0), 100);  // no /tokenize: a word per token
+    EXPECT_EQ(words_for_tokens(101, 2.0, 1.0), 50);
+    EXPECT_EQ(words_for_tokens(1, 3.0, 1.0), 1);
 }
 
 TEST(Server, ChoicesUseConsecutiveSeedsAndLogprobs) {

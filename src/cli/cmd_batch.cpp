@@ -119,6 +119,19 @@ private:
     size_t total_, done_ = 0;
 };
 
+// Continuous mode's submission order. An offline job is done when its last request is: starting
+// the longest requests (prompt + max_tokens) first leaves short ones for the end, where the batch
+// empties, instead of one long request decoding alone (longest processing time first).
+std::vector<size_t> submission_order(const std::vector<Job>& jobs, const std::string& order) {
+    std::vector<size_t> idx(jobs.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    if (order == "longest-first")
+        std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
+            return jobs[a].params.prompt.size() + jobs[a].params.max_tokens > jobs[b].params.prompt.size() + jobs[b].params.max_tokens;
+        });
+    return idx;
+}
+
 // Groups for the padded modes: input order in fixed-size groups (static), or prompts sorted by
 // length and cut whenever the padded prompt tokens would pass the budget (token-budget).
 std::vector<std::vector<size_t>> make_groups(const std::vector<Job>& jobs, const std::string& mode, int32_t batch_size, int32_t budget) {
@@ -152,6 +165,7 @@ int run_batch(int argc, char** argv) {
                  "ids already in the output are skipped.", "llmopt batch");
     ModelFlags mf;
     std::string input, output, mode = "continuous";
+    std::string order = "longest-first";
     int32_t batch_size = 16, token_budget = 4096, max_batch_tokens = 512, default_max = 128;
     bool json_summary = false;
     add_model_flags(app, mf);
@@ -161,6 +175,8 @@ int run_batch(int argc, char** argv) {
     app.add_option("--batch-size", batch_size, "static: requests per batch; continuous: sequences running at once")->check(CLI::Range(1, 4096));
     app.add_option("--token-budget", token_budget, "token-budget: padded prompt tokens per batch")->check(CLI::Range(1, 1 << 24));
     app.add_option("--max-batch-tokens", max_batch_tokens, "continuous: tokens per engine step")->check(CLI::Range(1, 1 << 20));
+    app.add_option("--order", order, "continuous: submit requests longest-first (prompt + max_tokens; default) or in input order")
+        ->check(CLI::IsMember({"longest-first", "input"}));
     app.add_option("--max-tokens", default_max, "max_tokens for requests that do not say")->check(CLI::Range(1, 1 << 20));
     app.add_flag("--json", json_summary, "print a JSON summary of the run on stdout");
     return guarded(app, argc, argv, [&] {
@@ -174,6 +190,7 @@ int run_batch(int argc, char** argv) {
         if (!out) throw InputError("cannot write " + output);
         Progress progress(jobs.size());
         int64_t prompt_tokens = 0, generated = 0, padded = 0;
+        double kv_fragmentation = 0;  // continuous: mean over the engine's steps
         auto write = [&](const Job& job, const RequestEvent& e) {
             out << json{{"id", job.id}, {"text", e.text}, {"finish_reason", e.finish_reason},
                         {"prompt_tokens", e.prompt_tokens}, {"completion_tokens", e.completion_tokens}}.dump(-1, ' ', false, json::error_handler_t::replace)
@@ -187,7 +204,7 @@ int run_batch(int argc, char** argv) {
         if (mode == "continuous") {
             Engine engine(*rt.model, *rt.tokenizer, {.n_ctx = n_ctx, .max_batch_tokens = max_batch_tokens, .max_running = batch_size});
             std::vector<RequestEvent> partial(jobs.size());
-            for (size_t i = 0; i < jobs.size(); ++i)
+            for (size_t i : submission_order(jobs, order))
                 engine.submit(jobs[i].params, [&, i](const RequestEvent& e) {
                     partial[i].text += e.text;
                     if (!e.finished) return;
@@ -197,6 +214,7 @@ int run_batch(int argc, char** argv) {
                 });
             while (engine.step() || !engine.idle()) {
             }
+            kv_fragmentation = engine.stats().mean_kv_fragmentation();
         } else {
             for (const auto& group : make_groups(jobs, mode, batch_size, token_budget)) {
                 std::vector<RequestParams> params;
@@ -207,13 +225,15 @@ int run_batch(int argc, char** argv) {
             }
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "%s: %zu requests, %lld prompt + %lld generated tokens in %.2f s: %.1f generated t/s, %.1f total t/s, %lld pad tokens\n",
+        std::fprintf(stderr, "%s: %zu requests, %lld prompt + %lld generated tokens in %.2f s: %.1f generated t/s, %.1f total t/s, %lld pad tokens",
                      mode.c_str(), jobs.size(), (long long)prompt_tokens, (long long)generated, seconds, generated / seconds,
                      (prompt_tokens + generated) / seconds, (long long)padded);
+        if (mode == "continuous") std::fprintf(stderr, ", KV fragmentation %.1f%% (mean over steps)", 100.0 * kv_fragmentation);
+        std::fprintf(stderr, "\n");
         if (json_summary)
             std::cout << json{{"mode", mode}, {"requests", jobs.size()}, {"prompt_tokens", prompt_tokens}, {"generated_tokens", generated},
                               {"padded_tokens", padded}, {"seconds", seconds}, {"generated_tps", generated / seconds},
-                              {"total_tps", (prompt_tokens + generated) / seconds}}.dump() << "\n";
+                              {"total_tps", (prompt_tokens + generated) / seconds}, {"kv_fragmentation", kv_fragmentation}}.dump() << "\n";
         return 0;
     });
 }

@@ -25,10 +25,10 @@ void parse_range(const std::string& text, const char* flag, int32_t& lo, int32_t
 int run_loadgen(int argc, char** argv) {
     CLI::App app(
         "Send concurrent /v1/completions requests to an OpenAI-compatible server and report "
-        "throughput, "
-        "TTFT, TPOT and latency percentiles. Prompt lengths are counted in words (about one token "
-        "each "
-        "for large vocabularies); the report shows the true token counts from the server's usage.",
+        "throughput, TTFT, TPOT and latency percentiles. Prompts are random words, as many as "
+        "make the drawn token count on the server's vocabulary (measured through its /tokenize; "
+        "one word per token when it has none); the report shows the true token counts from the "
+        "server's usage.",
         "llmopt loadgen");
     LoadgenConfig cfg;
     std::string prompt_range = "32:32", max_tokens_range = "64:64";
@@ -40,7 +40,7 @@ int run_loadgen(int argc, char** argv) {
     app.add_option("--requests", cfg.requests, "requests to send in all")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 24));
-    app.add_option("--prompt-tokens", prompt_range, "prompt length range MIN:MAX (in words)")
+    app.add_option("--prompt-tokens", prompt_range, "prompt length range MIN:MAX in tokens (measured through the server's /tokenize)")
         ->capture_default_str();
     app.add_option("--max-tokens", max_tokens_range, "max_tokens range MIN:MAX, drawn uniformly")
         ->capture_default_str();
@@ -56,7 +56,7 @@ int run_loadgen(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 86400));
     return guarded(app, argc, argv, [&] {
-        parse_range(prompt_range, "--prompt-tokens", cfg.prompt_words_min, cfg.prompt_words_max);
+        parse_range(prompt_range, "--prompt-tokens", cfg.prompt_tokens_min, cfg.prompt_tokens_max);
         parse_range(max_tokens_range, "--max-tokens", cfg.max_tokens_min, cfg.max_tokens_max);
         const LoadReport report = run_load(cfg);
         if (as_json)

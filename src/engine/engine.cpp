@@ -155,8 +155,7 @@ bool Engine::step() {
     }
     const BlockPool& pool = kv_.pool();
     metrics_.set_gauges(scheduler_.n_running(), scheduler_.n_waiting(), pool.n_blocks(), pool.n_free(), pool.n_cached(),
-                        allocated ? double(allocated - used) / double(allocated) : 0.0, scheduler_.prefix_queries(),
-                        scheduler_.prefix_hits());
+                        allocated, allocated - used, scheduler_.prefix_queries(), scheduler_.prefix_hits());
     return !out.chunks.empty();
 }
 

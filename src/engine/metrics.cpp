@@ -56,6 +56,10 @@ std::string MetricsSnapshot::to_prometheus() const {
     write_value(o, "llmopt_kv_blocks_free", "gauge", "KV cache blocks free (cached ones included).", kv_blocks_free);
     write_value(o, "llmopt_kv_blocks_cached", "gauge", "KV cache blocks holding a reusable prefix.", kv_blocks_cached);
     write_value(o, "llmopt_kv_fragmentation_ratio", "gauge", "Allocated but unused KV slots over allocated slots.", kv_fragmentation);
+    write_value(o, "llmopt_kv_slot_steps_allocated_total", "counter", "KV slots allocated to running sequences, summed over engine steps.",
+                kv_slot_steps_allocated);
+    write_value(o, "llmopt_kv_slot_steps_unused_total", "counter", "Allocated KV slots holding no token, summed over engine steps.",
+                kv_slot_steps_unused);
     write_value(o, "llmopt_prefix_cache_queried_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.", prefix_queried_tokens);
     write_value(o, "llmopt_prefix_cache_hit_tokens_total", "counter", "Prompt tokens found in the prefix cache.", prefix_hit_tokens);
     write_value(o, "llmopt_prefix_cache_hit_rate", "gauge", "Hit tokens over queried tokens.",
@@ -90,7 +94,8 @@ void Metrics::record_preemptions(uint64_t n) {
 }
 
 void Metrics::set_gauges(int64_t running, int64_t waiting, int64_t blocks_total, int64_t blocks_free,
-                         int64_t blocks_cached, double fragmentation, uint64_t prefix_queried, uint64_t prefix_hits) {
+                         int64_t blocks_cached, int64_t slots_allocated, int64_t slots_unused,
+                         uint64_t prefix_queried, uint64_t prefix_hits) {
     std::lock_guard lock(mutex_);
     data_.running = running;
     data_.waiting = waiting;
@@ -98,7 +103,9 @@ void Metrics::set_gauges(int64_t running, int64_t waiting, int64_t blocks_total,
     data_.kv_blocks_free = blocks_free;
     data_.kv_blocks_used = blocks_total - blocks_free;
     data_.kv_blocks_cached = blocks_cached;
-    data_.kv_fragmentation = fragmentation;
+    data_.kv_fragmentation = slots_allocated ? double(slots_unused) / double(slots_allocated) : 0.0;
+    data_.kv_slot_steps_allocated += uint64_t(slots_allocated);
+    data_.kv_slot_steps_unused += uint64_t(slots_unused);
     data_.prefix_queried_tokens = prefix_queried;
     data_.prefix_hit_tokens = prefix_hits;
 }

@@ -141,6 +141,42 @@ RequestSample send_one(httplib::Client& client, const std::string& path, const L
     return sample;
 }
 
+// The token count /tokenize gives for `text` (-1 when the server has no such route). The body
+// carries the text as "content" (llmopt, llama.cpp) and, if that is refused, as "prompt" (vLLM).
+int64_t count_tokens(httplib::Client& client, const LoadgenConfig& cfg, const std::string& text) {
+    httplib::Headers headers;
+    if (!cfg.api_key.empty()) headers.emplace("Authorization", "Bearer " + cfg.api_key);
+    for (const char* field : {"content", "prompt"}) {
+        json body = {{field, text}};
+        if (!cfg.model.empty()) body["model"] = cfg.model;
+        const httplib::Result res = client.Post("/tokenize", headers, body.dump(), "application/json");
+        if (!res || res->status != 200) continue;
+        const json r = json::parse(res->body, nullptr, false);
+        if (r.is_object() && r.contains("tokens") && r["tokens"].is_array()) return int64_t(r["tokens"].size());
+    }
+    return -1;
+}
+
+struct TokensPerWord {
+    double per_word = 0;  // 0: not measured
+    double fixed = 0;
+};
+
+// A long prompt's count gives the tokens per word; an empty one's, the tokens any prompt gets
+// (such as a BOS; 0 when the server refuses empty text).
+TokensPerWord measure_tokens_per_word(const std::string& origin, const LoadgenConfig& cfg) {
+    httplib::Client client(origin);
+    client.set_read_timeout(cfg.timeout_s, 0);
+    constexpr int32_t kWordsMeasured = 512;
+    std::mt19937_64 rng(cfg.seed ^ 0x9e3779b97f4a7c15ull);
+    const int64_t full = count_tokens(client, cfg, random_prompt(rng, kWordsMeasured));
+    if (full <= 0) return {};
+    TokensPerWord t;
+    t.fixed = double(std::max<int64_t>(0, count_tokens(client, cfg, "")));
+    t.per_word = std::max(1e-3, (double(full) - t.fixed) / kWordsMeasured);
+    return t;
+}
+
 nlohmann::ordered_json percentiles_json(const Percentiles& p, bool measured) {
     if (!measured) return nullptr;
     return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}, {"count", p.count}};
@@ -176,11 +212,19 @@ std::string random_prompt(std::mt19937_64& rng, int32_t n_words) {
     return prompt;
 }
 
+int32_t words_for_tokens(int32_t n_tokens, double tokens_per_word, double fixed_tokens) {
+    if (tokens_per_word <= 0) return std::max(1, n_tokens);
+    return std::max(1, int32_t(std::lround((double(n_tokens) - fixed_tokens) / tokens_per_word)));
+}
+
 double LoadReport::requests_per_s() const {
     return wall_s > 0 ? double(ok) / wall_s : 0;
 }
 double LoadReport::output_tokens_per_s() const {
     return wall_s > 0 ? double(completion_tokens) / wall_s : 0;
+}
+double LoadReport::total_tokens_per_s() const {
+    return wall_s > 0 ? double(prompt_tokens + completion_tokens) / wall_s : 0;
 }
 
 LoadReport summarize(const LoadgenConfig& config, const std::vector<RequestSample>& samples,
@@ -220,7 +264,9 @@ nlohmann::ordered_json LoadReport::to_json() const {
             {"errors", errors},
             {"requests_per_s", requests_per_s()},
             {"output_tokens_per_s", output_tokens_per_s()},
+            {"total_tokens_per_s", total_tokens_per_s()},
             {"prompt_tokens", prompt_tokens},
+            {"tokens_per_word", tokens_per_word},
             {"completion_tokens", completion_tokens},
             {"latency_s", percentiles_json(latency_s, true)},
             {"ttft_s", percentiles_json(ttft_s, config.stream)},
@@ -237,8 +283,9 @@ std::string LoadReport::to_text() const {
                   static_cast<long long>(ok), static_cast<long long>(failed), wall_s,
                   config.concurrency, config.stream ? ", streaming" : "");
     o << line;
-    std::snprintf(line, sizeof line, "throughput   %.2f requests/s, %.1f generated tokens/s\n",
-                  requests_per_s(), output_tokens_per_s());
+    std::snprintf(line, sizeof line,
+                  "throughput   %.2f requests/s, %.1f generated tokens/s, %.1f prompt + generated tokens/s\n",
+                  requests_per_s(), output_tokens_per_s(), total_tokens_per_s());
     o << line;
     std::snprintf(
         line, sizeof line,
@@ -269,19 +316,21 @@ std::string LoadReport::to_text() const {
 LoadReport run_load(const LoadgenConfig& cfg) {
     if (cfg.concurrency < 1 || cfg.requests < 1)
         throw InputError("--concurrency and --requests must be at least 1");
-    if (cfg.prompt_words_min < 1 || cfg.prompt_words_min > cfg.prompt_words_max)
+    if (cfg.prompt_tokens_min < 1 || cfg.prompt_tokens_min > cfg.prompt_tokens_max)
         throw InputError("--prompt-tokens must be MIN:MAX with 1 <= MIN <= MAX");
     if (cfg.max_tokens_min < 1 || cfg.max_tokens_min > cfg.max_tokens_max)
         throw InputError("--max-tokens must be MIN:MAX with 1 <= MIN <= MAX");
     std::string origin, path;
     split_url(cfg.url, origin, path);
 
+    const TokensPerWord tpw = measure_tokens_per_word(origin, cfg);
     // Every request's prompt and length come from its own index, whatever worker sends it.
     std::vector<std::string> prompts(cfg.requests);
     std::vector<int32_t> max_tokens(cfg.requests);
     for (int32_t i = 0; i < cfg.requests; ++i) {
         std::mt19937_64 rng(cfg.seed * 1000003 + uint64_t(i));
-        prompts[i] = random_prompt(rng, uniform(rng, cfg.prompt_words_min, cfg.prompt_words_max));
+        const int32_t n_tokens = uniform(rng, cfg.prompt_tokens_min, cfg.prompt_tokens_max);
+        prompts[i] = random_prompt(rng, words_for_tokens(n_tokens, tpw.per_word, tpw.fixed));
         max_tokens[i] = uniform(rng, cfg.max_tokens_min, cfg.max_tokens_max);
     }
 
@@ -300,7 +349,9 @@ LoadReport run_load(const LoadgenConfig& cfg) {
                 samples[i] = send_one(client, path, cfg, prompts[i], max_tokens[i]);
         });
     for (std::thread& t : workers) t.join();
-    return summarize(cfg, samples, seconds_since(start));
+    LoadReport report = summarize(cfg, samples, seconds_since(start));
+    report.tokens_per_word = tpw.per_word;
+    return report;
 }
 
 }  // namespace llmopt

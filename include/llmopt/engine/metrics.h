@@ -31,7 +31,14 @@ struct MetricsSnapshot {
     int64_t kv_blocks_used = 0;
     int64_t kv_blocks_free = 0;
     int64_t kv_blocks_cached = 0;
-    double kv_fragmentation = 0;  // allocated but unused slots / allocated slots
+    double kv_fragmentation = 0;  // allocated but unused slots / allocated slots, last step
+    // Slots allocated and left unused, summed over engine steps: their ratio is the mean
+    // fragmentation of a run.
+    uint64_t kv_slot_steps_allocated = 0;
+    uint64_t kv_slot_steps_unused = 0;
+    double mean_kv_fragmentation() const {
+        return kv_slot_steps_allocated ? double(kv_slot_steps_unused) / double(kv_slot_steps_allocated) : 0.0;
+    }
     uint64_t prefix_queried_tokens = 0;
     uint64_t prefix_hit_tokens = 0;
     Histogram time_to_first_token;
@@ -49,9 +56,11 @@ public:
                        double e2e_s);
     void record_http(int status);
     void record_preemptions(uint64_t n);
-    // Gauges are sampled by the engine after each step.
+    // Gauges are sampled by the engine after each step; KV slots are the running sequences'
+    // allocated positions and those of them not (yet) holding a token.
     void set_gauges(int64_t running, int64_t waiting, int64_t blocks_total, int64_t blocks_free,
-                    int64_t blocks_cached, double fragmentation, uint64_t prefix_queried, uint64_t prefix_hits);
+                    int64_t blocks_cached, int64_t slots_allocated, int64_t slots_unused,
+                    uint64_t prefix_queried, uint64_t prefix_hits);
     MetricsSnapshot snapshot() const;
 
 private:

@@ -1,7 +1,8 @@
 // The classic static-batching baseline: a fixed group of sequences padded to the longest prompt,
 // prefilled together, then decoded in lockstep until the last one finishes. Pad tokens cost
-// what they cost in a padded tensor (they go through every matrix) but are masked: they live in
-// sequences of their own, so no real token attends to them and outputs equal a lone run.
+// what they cost in a padded tensor: each row is left-padded to the longest prompt, the pads go
+// through every matrix and are scored by attention, then masked (zero weight), so a real token
+// still attends only to its own sequence and its output equals a lone run's.
 #pragma once
 
 #include <cstdint>
