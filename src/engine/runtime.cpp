@@ -5,6 +5,7 @@
 
 #include "llmopt/format/gguf.h"
 #include "llmopt/util/error.h"
+#include "llmopt/util/thread_pool.h"
 
 namespace llmopt {
 
@@ -24,6 +25,10 @@ Runtime load_runtime(const std::string& model_path, const std::string& tokenizer
     return rt;
 }
 
-void set_threads(int32_t n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
+void set_threads(int32_t n) {
+    const int32_t threads = n > 0 ? n : omp_get_num_procs();
+    if (ThreadPool::global().size() != threads) ThreadPool::global().resize(threads);
+    omp_set_num_threads(threads);  // the offline tools (quantize, eval) still use OpenMP
+}
 
 }  // namespace llmopt

@@ -1,12 +1,11 @@
 // Matrix products: activations prepared once per call, rows split among threads, kernel per type.
 #include "llmopt/kernels/matmul.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
 #include "gemm_kernels.h"
 #include "llmopt/kernels/quant.h"
+#include "llmopt/util/thread_pool.h"
 
 namespace llmopt::kernels {
 namespace {
@@ -144,7 +143,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
     const int64_t cols = w.cols, rows = w.rows;
     // Below this many multiply-adds, waking the other threads costs more than it saves.
     constexpr int64_t kMinParallelWork = 1 << 18;
-    const int threads = rows * cols * n >= kMinParallelWork ? omp_get_max_threads() : 1;
+    ThreadPool& pool = ThreadPool::global();
+    const int32_t threads = rows * cols * n >= kMinParallelWork ? pool.size() : 1;
     // One activation row (decode) is prepared by every thread for itself: a few microseconds
     // of duplicated work instead of a barrier, which costs a whole time slice whenever the
     // cores are shared and a thread is descheduled.
@@ -161,29 +161,26 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
         reinterpret_cast<uint8_t*>(align_up(reinterpret_cast<uintptr_t>(scratch.data())));
     uint8_t* workspaces = base + area_bytes * (private_rows ? threads : 1);
 
-#pragma omp parallel num_threads(threads)
-    {
-        const int id = omp_get_thread_num();
+    pool.run(threads, [&](int32_t id, int32_t nt) {
         gemm::Activations a;
         if (private_rows) {
             a = prepare(kernel, act, quantize, l, x, n, cols, base + area_bytes * id, 0, n);
         } else {
             // Groups of 4 rows are handed out whole, so each group's table is filled by the
             // thread that quantized its rows.
-            const int64_t groups = (n + 3) / 4, nt = omp_get_num_threads();
+            const int64_t groups = (n + 3) / 4;
             const int64_t g_begin = groups * id / nt, g_end = groups * (id + 1) / nt;
             a = prepare(kernel, act, quantize, l, x, n, cols, base, std::min(n, 4 * g_begin),
                         std::min(n, 4 * g_end));
-#pragma omp barrier
+            pool.barrier(nt);
         }
         // Contiguous row ranges, one per thread: no scheduling cost inside the call, and each
         // thread streams its own part of the weights.
-        const int64_t nt = omp_get_num_threads();
         const int64_t grains = (rows + kRowGrain - 1) / kRowGrain;
         const int64_t begin = std::min(rows, grains * id / nt * kRowGrain);
         const int64_t end = std::min(rows, grains * (id + 1) / nt * kRowGrain);
         if (begin < end) kernel.fn(w, a, begin, end, y, workspaces + work_bytes * id);
-    }
+    });
 }
 
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y) {

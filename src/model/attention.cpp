@@ -11,6 +11,7 @@
 #include "llmopt/kernels/simd_exp.h"
 #include "llmopt/model/model.h"
 #include "llmopt/tensor/fp16.h"
+#include "llmopt/util/thread_pool.h"
 
 // The SIMD loops carry this attribute and run only when kernels::cpu_has_avx2().
 #define LLMOPT_ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -276,8 +277,8 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     constexpr int64_t kMinParallelWork = 1 << 16;
     const bool simd = kernels::cpu_has_avx2();
     const bool simd_f32 = simd && hd % 8 == 0;
-#pragma omp parallel if (work >= kMinParallelWork)
-    {
+    ThreadPool& pool = ThreadPool::global();
+    pool.run(work >= kMinParallelWork ? pool.size() : 1, [&](int32_t id, int32_t nt) {
         std::vector<float> acc(hd), q_conv(hd), v_row(hd),
             scores(size_t(kMaxGroup) * ((longest + 7) / 8 * 8));
         std::vector<uint8_t> q_act;
@@ -290,8 +291,7 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
         const int32_t parts = (group + kMaxGroup - 1) / kMaxGroup,
                       per_job = (group + parts - 1) / parts;
         const int64_t jobs_per_token = int64_t(c.n_kv_heads) * parts;
-#pragma omp for schedule(static, 1)
-        for (int64_t job = 0; job < int64_t(n) * jobs_per_token; ++job) {
+        for (int64_t job = id; job < int64_t(n) * jobs_per_token; job += nt) {
             const int32_t t = int32_t(job / jobs_per_token), part = int32_t(job % jobs_per_token);
             const int32_t h0 = part / parts * group + part % parts * per_job;
             const int32_t h1 = std::min(h0 + per_job, (part / parts + 1) * group);
@@ -314,7 +314,7 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
                     attend_f32_scalar(kv, l, jobs[h], scale, acc);
             }
         }
-    }
+    });
 }
 
 }  // namespace llmopt

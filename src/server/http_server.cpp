@@ -173,8 +173,6 @@ int HttpServer::start() {
     created_ = static_cast<int64_t>(std::time(nullptr));
     running_ = true;
     engine_thread_ = std::thread([this] {
-        // OpenMP's thread count is per thread: a new thread starts from the default, not from
-        // what the main thread chose.
         set_threads(config_.threads);
         engine_.run(engine_stop_);
     });
