@@ -116,6 +116,22 @@ TEST(Cli, EveryCommandHasHelp) {
     }
 }
 
+// SIGTERM reaches the thread that waits for it (every other thread, the kernels' pool included,
+// blocks it): the server drains and exits 0.
+TEST(Cli, ServeExitsCleanlyOnSigterm) {
+    const std::string log = llmopt::test::scratch_path("serve-sigterm.txt");
+    const std::string script = std::string(LLMOPT_BINARY) + " serve " + kModel + " -t 2 --port 0 2> " + log +
+                               " & pid=$!; for i in $(seq 100); do grep -q http " + log +
+                               " && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo $?";
+    FILE* pipe = popen(("timeout 30 sh -c '" + script + "'").c_str(), "r");
+    std::array<char, 256> buf{};
+    std::string out;
+    for (size_t n; (n = fread(buf.data(), 1, buf.size(), pipe)) > 0;) out.append(buf.data(), n);
+    pclose(pipe);
+    EXPECT_EQ(out, "0\n");
+    EXPECT_NE(llmopt::test::read_file(log).find("stopped"), std::string::npos) << llmopt::test::read_file(log);
+}
+
 TEST(Cli, ChatKeepsTheConversationAndAnswersEachTurn) {
     const Result r = llmopt("chat " + kModel + " --chat-format chatml -n 8 --temp 0", "Hello\nTell me a story\n");
     EXPECT_EQ(r.code, 0) << r.err;

@@ -102,6 +102,15 @@ int run_serve(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(0.0, 86400.0));
     return guarded(app, argc, argv, [&] {
+        // Signals are taken by sigwait on this thread only: block them before any thread starts
+        // (the kernels' pool included) so every thread inherits the mask. A vanished client must
+        // not kill the process.
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+        signal(SIGPIPE, SIG_IGN);
         const std::optional<DType> kv_type = parse_dtype(kv_type_name);
         if (!kv_type ||
             (*kv_type != DType::kF32 && *kv_type != DType::kF16 && *kv_type != DType::kQ8_0))
@@ -119,15 +128,6 @@ int run_serve(int argc, char** argv) {
         sc.threads = mf.threads;
         if (const GgufFile* g = rt.model->gguf())
             sc.chat_template = g->get_string("tokenizer.chat_template").value_or("");
-
-        // Signals are taken by sigwait on this thread only: block them before any thread starts
-        // so every thread inherits the mask. A vanished client must not kill the process.
-        sigset_t stop_signals;
-        sigemptyset(&stop_signals);
-        sigaddset(&stop_signals, SIGINT);
-        sigaddset(&stop_signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-        signal(SIGPIPE, SIG_IGN);
 
         HttpServer server(engine, *rt.tokenizer, sc);
         const int port = server.start();
