@@ -108,37 +108,20 @@ LLMOPT_AVX2 void direct_tile(const WeightMatrix& w, const Activations& a, int64_
 // registers and one weight register, the 16 ymm registers) loads 7 vectors per 12 FMAs.
 // Half-precision rows are first widened to f32, 4 at a time (the panel, in the thread's
 // workspace), so the conversion is paid once per 4 rows and chunk of activations rather than
-// once per tile. The reduction runs in passes of kDepth elements: a pass's slice of the panel
-// (4 KB) stays in L1 while the chunk's activation tiles stream past it from L2, and each tile's
-// accumulators are saved between passes (the same FMAs in the same order as one long pass).
+// once per tile. A chunk of 48 activation rows (up to 1.1 MB) stays in L2 while the rows of
+// the range pass over it.
 constexpr int64_t kChunk = 48;
-constexpr int64_t kTiles = (kChunk + 2) / 3;
-constexpr int64_t kDepth = 256;
 
-// Accumulators of the tiles of a chunk between passes, in the workspace after the panel.
-struct SavedTile {
-    __m256 acc[4][3];
-};
-
-template <typename PanelSrc, int kCols>
-LLMOPT_AVX2 void tile_pass(const typename PanelSrc::Elem* const* panel, const Activations& a,
-                           int64_t t, int64_t k0, int64_t k1, SavedTile& saved) {
+template <typename Src, int kCols, typename PanelSrc>
+LLMOPT_AVX2 void panel_tile(const WeightMatrix& w, const Activations& a,
+                            const typename PanelSrc::Elem* const* panel, int64_t t, int64_t r,
+                            int64_t r_end, float* y) {
     const float* x[kCols];
     for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
     __m256 acc[4][kCols];
-    for (int i = 0; i < 4; ++i)
-        for (int c = 0; c < kCols; ++c) acc[i][c] = k0 == 0 ? _mm256_setzero_ps() : saved.acc[i][c];
-    accumulate<PanelSrc, 4, kCols>(panel, x, k0, k1, acc);
-    for (int i = 0; i < 4; ++i)
-        for (int c = 0; c < kCols; ++c) saved.acc[i][c] = acc[i][c];
-}
-
-template <typename Src, int kCols>
-LLMOPT_AVX2 void tile_finish(const SavedTile& saved, const WeightMatrix& w, const Activations& a,
-                             int64_t t, int64_t r, int64_t r_end, float* y) {
-    __m256 acc[4][kCols];
-    for (int i = 0; i < 4; ++i)
-        for (int c = 0; c < kCols; ++c) acc[i][c] = saved.acc[i][c];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm256_setzero_ps();
+    accumulate<PanelSrc, 4, kCols>(panel, x, 0, w.cols - w.cols % 8, acc);
     finish<Src, 4, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
 }
 
@@ -148,10 +131,8 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
     using PanelSrc = std::conditional_t<kWiden, F32Source, Src>;
     const int64_t cols8 = w.cols - w.cols % 8;
     auto* panel = static_cast<float*>(workspace);  // (4, cols)
-    auto* saved = reinterpret_cast<SavedTile*>(panel + 4 * ((w.cols + 7) / 8 * 8));
     for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
         const int64_t t1 = std::min(a.n, t0 + kChunk);
-        const int64_t full = (t1 - t0) / 3, rest = (t1 - t0) % 3;
         for (int64_t r = r_begin; r < r_end; r += 4) {
             const typename Src::Elem* rows[4];
             row_pointers<Src, 4>(w, r, rows);
@@ -166,15 +147,10 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
                     src[i] = rows[i];
                 }
             }
-            for (int64_t k0 = 0; k0 < std::max<int64_t>(cols8, 1); k0 += kDepth) {
-                const int64_t k1 = std::min(cols8, k0 + kDepth);
-                for (int64_t i = 0; i < full; ++i) tile_pass<PanelSrc, 3>(src, a, t0 + 3 * i, k0, k1, saved[i]);
-                if (rest == 2) tile_pass<PanelSrc, 2>(src, a, t0 + 3 * full, k0, k1, saved[full]);
-                if (rest == 1) tile_pass<PanelSrc, 1>(src, a, t0 + 3 * full, k0, k1, saved[full]);
-            }
-            for (int64_t i = 0; i < full; ++i) tile_finish<Src, 3>(saved[i], w, a, t0 + 3 * i, r, r_end, y);
-            if (rest == 2) tile_finish<Src, 2>(saved[full], w, a, t0 + 3 * full, r, r_end, y);
-            if (rest == 1) tile_finish<Src, 1>(saved[full], w, a, t0 + 3 * full, r, r_end, y);
+            int64_t t = t0;
+            for (; t + 3 <= t1; t += 3) panel_tile<Src, 3, PanelSrc>(w, a, src, t, r, r_end, y);
+            if (t1 - t == 2) panel_tile<Src, 2, PanelSrc>(w, a, src, t, r, r_end, y);
+            if (t1 - t == 1) panel_tile<Src, 1, PanelSrc>(w, a, src, t, r, r_end, y);
         }
     }
 }
@@ -197,7 +173,7 @@ LLMOPT_AVX2 void rows_float(const WeightMatrix& w, const Activations& a, int64_t
 }  // namespace
 
 size_t float_workspace_bytes(int64_t cols) {
-    return sizeof(float) * 4 * static_cast<size_t>((cols + 7) / 8 * 8) + sizeof(SavedTile) * kTiles;
+    return sizeof(float) * 4 * static_cast<size_t>(cols);
 }
 
 LLMOPT_AVX2 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin,
