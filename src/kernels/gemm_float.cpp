@@ -108,9 +108,11 @@ LLMOPT_AVX2 void direct_tile(const WeightMatrix& w, const Activations& a, int64_
 // registers and one weight register, the 16 ymm registers) loads 7 vectors per 12 FMAs.
 // Half-precision rows are first widened to f32, 4 at a time (the panel, in the thread's
 // workspace), so the conversion is paid once per 4 rows and chunk of activations rather than
-// once per tile. A chunk of 48 activation rows (up to 1.1 MB) stays in L2 while the rows of
-// the range pass over it.
-constexpr int64_t kChunk = 48;
+// once per tile. Each chunk of activation rows reads every weight row of the range from
+// memory once (to widen it), so chunks are long: 129 rows (43 tiles) take a 128-token prefill
+// in one pass; 1 MB of activations at 2048 columns, served from L2/L3. Measured against chunks
+// of 48: pp128 +18% on F16, pp512 unchanged (larger chunks gain nothing more).
+constexpr int64_t kChunk = 129;
 
 template <typename Src, int kCols, typename PanelSrc>
 LLMOPT_AVX2 void panel_tile(const WeightMatrix& w, const Activations& a,
