@@ -23,7 +23,7 @@ done
 
 # Offline batching: mixed prompts (~16-512 tokens) and outputs (16-256 tokens).
 bench/make_workload.sh $corpus 64 7 12 380 16 256 > "$out/workload-stories.jsonl"
-bench/make_workload.sh $corpus 16 7 12 380 16 256 > "$out/workload-tinyllama.jsonl"
+bench/make_workload.sh $corpus 32 7 12 380 16 256 > "$out/workload-tinyllama.jsonl"
 for mode in continuous token-budget static; do
   rm -f "$out/batch-stories-$mode.out.jsonl" "$out/batch-tinyllama-$mode.out.jsonl"
   $bin batch -m ../shared/models/stories260K.gguf -t 2 -i "$out/workload-stories.jsonl" \
@@ -32,23 +32,24 @@ for mode in continuous token-budget static; do
       -o "$out/batch-tinyllama-$mode.out.jsonl" --mode $mode --json > "$out/batch-tinyllama-$mode.json"
 done
 
-# Server: 16 concurrent clients against batched decode of 16 sequences (bench tg32x16 above).
+# Server: 16 concurrent clients against batched decode of 16 sequences (bench tg32x16 above),
+# then the mixed workload's lengths for KV fragmentation (mean over engine steps, from the
+# slot counters of /metrics).
+metric() { curl -s http://127.0.0.1:18490/metrics | awk -v k="$1" '$1 == k { print $2 }'; }
 for model in "$models/tinyllama-q4_0.gguf" ../shared/models/stories260K.gguf; do
   name=$(basename "$model" .gguf)
   $bin serve -m "$model" -t 2 -c 1024 --port 18490 --parallel 16 2> "$out/serve-$name.log" &
   pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:18490/health > /dev/null && break; sleep 0.2; done
-  requests=48; [ "$name" = stories260K ] && requests=400
-  # Sample KV usage and fragmentation while the load runs.
-  (while kill -0 $pid 2> /dev/null; do
-     curl -s http://127.0.0.1:18490/metrics | grep -E '^llmopt_(kv_blocks_used|kv_fragmentation_ratio|requests_running) ' | tr '\n' ' '
-     echo; sleep 0.5
-   done > "$out/kv-$name.samples") &
-  sampler=$!
+  requests=48 mixed=32; [ "$name" = stories260K ] && requests=400 mixed=200
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 16:32 \
       --max-tokens 96:128 --ignore-eos --stream --json > "$out/loadgen-$name.json"
+  a0=$(metric llmopt_kv_slot_steps_allocated_total) u0=$(metric llmopt_kv_slot_steps_unused_total)
+  $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $mixed --prompt-tokens 16:512 \
+      --max-tokens 16:256 --ignore-eos --stream --json --seed 1 > "$out/loadgen-mixed-$name.json"
+  a1=$(metric llmopt_kv_slot_steps_allocated_total) u1=$(metric llmopt_kv_slot_steps_unused_total)
+  echo "{\"mixed_fragmentation\": $(awk -v a0=$a0 -v a1=$a1 -v u0=$u0 -v u1=$u1 'BEGIN { print (u1 - u0) / (a1 - a0) }'), \"short_fragmentation\": $(awk -v a=$a0 -v u=$u0 'BEGIN { print u / a }')}" > "$out/kv-$name.json"
   kill -TERM $pid; wait $pid || true
-  wait $sampler || true
   [ "$name" = stories260K ] && $bin bench -m "$model" -t 2 -p 128 -n 128 -b 16 -r 3 --json > "$out/bench-stories260K.json"
 done
 echo "results in $out"
