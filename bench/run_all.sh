@@ -18,7 +18,7 @@ done
 
 $bin bench --probe --json -t 2 > "$out/probe.json"
 for t in f16 q8_0 q4_0 q4_k q6_k; do
-  $bin bench -m "$models/tinyllama-$t.gguf" -t 2 -p 128,512 -n 32 -b 1,16 -r 2 --json > "$out/bench-$t.json"
+  $bin bench -m "$models/tinyllama-$t.gguf" -t 2 -p 128,512 -n 32 -b 1,16 -r 3 --json > "$out/bench-$t.json"
 done
 
 # Offline batching: mixed prompts (~16-512 tokens) and outputs (16-256 tokens).
