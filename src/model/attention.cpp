@@ -253,6 +253,29 @@ void attend_quantized(const KvCache& kv, int32_t layer, const HeadJob& j, float 
     }
 }
 
+// Scratch of one thread's attention jobs. The pool's threads live as long as the process, so
+// the buffers are allocated once and only grow: no allocation per layer or token.
+struct AttendBuffers {
+    std::vector<float> acc, q_conv, v_row, scores;
+    std::vector<uint8_t> q_act;
+    std::vector<const float*> rows;
+
+    static AttendBuffers& of_this_thread() {
+        thread_local AttendBuffers buffers;
+        return buffers;
+    }
+    void fit(size_t head_dim, size_t n_scores, size_t q_act_bytes) {
+        auto grow = [](auto& v, size_t n) {
+            if (v.size() < n) v.resize(n);
+        };
+        grow(acc, head_dim);
+        grow(q_conv, head_dim);
+        grow(v_row, head_dim);
+        grow(scores, n_scores);
+        grow(q_act, q_act_bytes);
+    }
+};
+
 // Positions of token t's sequence that it must not attend to. A padding token itself (inside
 // the masked prefix) attends over the padding before it, so its values stay finite.
 int32_t masked_prefix(const Batch& batch, int32_t t) {
@@ -279,12 +302,12 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     const bool simd_f32 = simd && hd % 8 == 0;
     ThreadPool& pool = ThreadPool::global();
     pool.run(work >= kMinParallelWork ? pool.size() : 1, [&](int32_t id, int32_t nt) {
-        std::vector<float> acc(hd), q_conv(hd), v_row(hd),
-            scores(size_t(kMaxGroup) * ((longest + 7) / 8 * 8));
-        std::vector<uint8_t> q_act;
-        std::vector<const float*> rows;
-        if (kv.type() != DType::kF32)
-            q_act.resize(row_bytes(kernels::activation_type(kv.type()), hd));
+        AttendBuffers& b = AttendBuffers::of_this_thread();
+        b.fit(hd, size_t(kMaxGroup) * ((longest + 7) / 8 * 8),
+              kv.type() != DType::kF32 ? row_bytes(kernels::activation_type(kv.type()), hd) : 0);
+        std::vector<float>&acc = b.acc, &q_conv = b.q_conv, &v_row = b.v_row, &scores = b.scores;
+        std::vector<uint8_t>& q_act = b.q_act;
+        std::vector<const float*>& rows = b.rows;
         // A job is one token's query heads that share a KV head (up to kMaxGroup of them). Jobs
         // are dealt round-robin: in a prefill chunk later tokens attend to more positions, so
         // contiguous shares would leave the thread holding the first tokens idle.
