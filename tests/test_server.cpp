@@ -549,21 +549,27 @@ TEST(Server, BadInputsAnswerWithTheirStatusAndError) {
     EXPECT_EQ(s.metric("llmopt_kv_blocks_used"), 0);
 }
 
-TEST(Server, StreamingClientThatLeavesIsCancelled) {
-    TestServer s;
-    const double cancelled_before = s.metric("llmopt_requests_total{finish_reason=\"cancelled\"}");
-    auto client = s.client();
+// A greedy streaming completion that runs max_tokens tokens (with a usage chunk at the end).
+httplib::Request long_stream_request(int32_t max_tokens) {
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
     req.set_header("Content-Type", "application/json");
-    req.body = json{
-        {"prompt", "Once upon a time"},
-        {"max_tokens", 1900},
-        {"ignore_eos", true},
-        {"stream", true},
-        {"temperature",
-         0}}.dump();
+    req.body = json{{"prompt", "Once upon a time"},
+                    {"max_tokens", max_tokens},
+                    {"ignore_eos", true},
+                    {"stream", true},
+                    {"stream_options", {{"include_usage", true}}},
+                    {"temperature", 0}}
+                   .dump();
+    return req;
+}
+
+TEST(Server, StreamingClientThatLeavesIsCancelled) {
+    TestServer s;
+    const double cancelled_before = s.metric("llmopt_requests_total{finish_reason=\"cancelled\"}");
+    auto client = s.client();
+    httplib::Request req = long_stream_request(1900);
     int received = 0;
     // Returning false makes the client drop the connection mid-stream.
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++received < 3; };
@@ -632,18 +638,7 @@ public:
         std::promise<void> started;
         auto first = started.get_future();
         thread_ = std::thread([this, max_tokens, started = std::move(started)]() mutable {
-            httplib::Request req;
-            req.method = "POST";
-            req.path = "/v1/completions";
-            req.set_header("Content-Type", "application/json");
-            req.body = json{
-                {"prompt", "Once upon a time"},
-                {"max_tokens", max_tokens},
-                {"ignore_eos", true},
-                {"stream", true},
-                {"stream_options", {{"include_usage", true}}},
-                {"temperature",
-                 0}}.dump();
+            httplib::Request req = long_stream_request(max_tokens);
             bool signalled = false;
             req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
                 body_.append(data, n);

@@ -26,7 +26,7 @@ Runtime load_runtime(const std::string& model_path, const std::string& tokenizer
 }
 
 void set_threads(int32_t n) {
-    const int32_t threads = n > 0 ? n : omp_get_num_procs();
+    const int32_t threads = n > 0 ? n : ThreadPool::cores();
     if (ThreadPool::global().size() != threads) ThreadPool::global().resize(threads);
     omp_set_num_threads(threads);  // the offline tools (quantize, eval) still use OpenMP
 }

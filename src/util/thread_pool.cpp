@@ -23,8 +23,10 @@ void await_change(const std::atomic<T>& a, T old) {
 
 }  // namespace
 
+int32_t ThreadPool::cores() { return int32_t(std::max(1u, std::thread::hardware_concurrency())); }
+
 ThreadPool& ThreadPool::global() {
-    static ThreadPool pool(int32_t(std::max(1u, std::thread::hardware_concurrency())));
+    static ThreadPool pool(cores());
     return pool;
 }
 

@@ -17,6 +17,8 @@ class ThreadPool {
 public:
     // The pool the kernels use; starts with one thread per core.
     static ThreadPool& global();
+    // Threads the machine runs at once (at least 1): the default size.
+    static int32_t cores();
 
     explicit ThreadPool(int32_t threads);
     ~ThreadPool();
