@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../src/kernels/gemm_kernels.h"
+#include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/matmul.h"
 #include "llmopt/kernels/quant.h"
 #include "llmopt/util/thread_pool.h"
@@ -207,6 +208,74 @@ TEST(Matmul, SimdActivationQuantizersAreByteIdentical) {
             EXPECT_EQ(simd, ref) << dtype_name(act) << " row " << i;
         }
     }
+}
+
+// A matrix regrouped 8 rows at a time gives the row-major matrix's results bit for bit, for
+// every batch size and thread count; its rows read back as the original bytes; the reference
+// reads it too. Rows of 1152 columns: 9 quads.
+TEST(Matmul, RowGroups8EqualRowMajorBitForBit) {
+    const Matrix m = random_matrix(DType::kQ4_0, 48, 1152, 8);
+    if (!interleaving_pays(m.w)) GTEST_SKIP() << "no regrouped kernel on this CPU";
+    std::vector<uint8_t> grouped(m.bytes.size());
+    const WeightMatrix g = interleave_rows8(m.w, grouped.data());
+    EXPECT_NE(grouped, m.bytes);
+    EXPECT_FALSE(interleaving_pays(g));
+    std::vector<uint8_t> row(m.w.row_stride());
+    for (int64_t r = 0; r < m.w.rows; ++r) {
+        copy_row(g, r, row.data());
+        EXPECT_TRUE(std::equal(row.begin(), row.end(), m.w.row(r))) << "row " << r;
+    }
+    std::mt19937 rng(9);
+    const int64_t max_n = 13;
+    const std::vector<float> x = random_values(rng, size_t(max_n * m.w.cols), 1.0f);
+    for (const int64_t n : {1, 2, 3, 4, 5, 8, 13}) {
+        const std::vector<float> expected = run(m.w, x, n, 1);
+        for (const int threads : {1, 2, 3})
+            EXPECT_EQ(run(g, x, n, threads), expected) << "n " << n << " threads " << threads;
+    }
+    std::vector<float> ref_rows(size_t(2 * m.w.rows)), ref_grouped(ref_rows.size());
+    matmul_reference(m.w, x.data(), 2, ref_rows.data());
+    matmul_reference(g, x.data(), 2, ref_grouped.data());
+    EXPECT_EQ(ref_grouped, ref_rows);
+}
+
+// The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the same
+// outputs; matmul picks one, so both are run here directly on prepared activations.
+TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
+    if (!gemm::avx2::cpu_has_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI";
+    const Matrix m = random_matrix(DType::kQ4_0, 16, 512, 10);
+    std::vector<uint8_t> grouped(m.bytes.size());
+    const WeightMatrix g = interleave_rows8(m.w, grouped.data());
+    std::mt19937 rng(11);
+    const int64_t n = 6, blocks = g.cols / 32;
+    const std::vector<float> x = random_values(rng, size_t(n * g.cols), 1.0f);
+    const size_t stride = row_bytes(DType::kQ8_0, g.cols);
+    std::vector<uint8_t> rows(stride * n);
+    for (int64_t t = 0; t < n; ++t)
+        quantize_activation(DType::kQ8_0, x.data() + t * g.cols, rows.data() + t * stride, g.cols);
+    std::vector<float> scales(size_t(2 * blocks * 4));
+    std::vector<int32_t> offsets(scales.size());
+    for (int64_t first = 0; first < n; first += 4)
+        gemm::fill_group_tables(rows.data() + first * stride, stride, std::min<int64_t>(4, n - first),
+                                g.cols, scales.data() + first / 4 * blocks * 4,
+                                offsets.data() + first / 4 * blocks * 4);
+    gemm::Activations a;
+    a.n = n;
+    a.rows = rows.data();
+    a.row_stride = stride;
+    a.group_scales = scales.data();
+    a.group_offsets = offsets.data();
+    std::vector<float> y_avx2(size_t(n * g.rows)), y_vnni(y_avx2.size());
+    gemm::avx2::rows_q4_0x8(g, a, 0, g.rows, y_avx2.data(), nullptr);
+    gemm::avx2::rows_q4_0x8_vnni(g, a, 0, g.rows, y_vnni.data(), nullptr);
+    EXPECT_EQ(y_vnni, y_avx2);
+    EXPECT_EQ(y_avx2, run(m.w, x, n, 1));
+}
+
+TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 12, 128, 1).w));  // rows % 8
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 8, 96, 1).w));    // 3 blocks
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ8_0, 8, 128, 1).w));
 }
 
 }  // namespace

@@ -290,4 +290,8 @@ const GgufTensorInfo* GgufFile::find_tensor(std::string_view name) const {
     return nullptr;
 }
 
+void GgufFile::release(const uint8_t* p, size_t n) const {
+    if (map_) map_->release(p, n);
+}
+
 }  // namespace llmopt

@@ -13,8 +13,9 @@ namespace llmopt::kernels::gemm {
 //  64-byte boundaries (a 32-byte load that straddles two cache lines costs two loads).
 //  Other types read `rows`: each activation row quantized to activation_type(weight).
 //  Kernels with group_tables also read, for every group of 4 consecutive rows g and block b,
-//  the 4 rows' block scales (as f32) and the 4 sums of their int8 quants at
-//  [(g * blocks + b) * 4 + row % 4]: one 16-byte load gives a tile the values of all its rows.
+//  the 4 rows' block scales (as f32) and 8 times the sums of their int8 quants (what Q4_0's
+//  +8 level offset adds to a block dot) at [(g * blocks + b) * 4 + row % 4]: one 16-byte load
+//  gives a tile the values of all its rows.
 struct Activations {
     int64_t n = 0;
     const float* x = nullptr;  // (n, x_stride), the first cols of each row used
@@ -22,7 +23,7 @@ struct Activations {
     const uint8_t* rows = nullptr;  // (n, row_stride)
     size_t row_stride = 0;
     const float* group_scales = nullptr;  // (ceil(n / 4), cols / 32, 4)
-    const int32_t* group_sums = nullptr;  // (ceil(n / 4), cols / 32, 4)
+    const int32_t* group_offsets = nullptr;  // (ceil(n / 4), cols / 32, 4)
 
     const uint8_t* row(int64_t t) const { return rows + static_cast<size_t>(t) * row_stride; }
     const float* x_row(int64_t t) const { return x + t * x_stride; }
@@ -39,13 +40,27 @@ using RowRangeFn = void (*)(const WeightMatrix& w, const Activations& a, int64_t
 
 struct Kernel {
     RowRangeFn fn = nullptr;
-    bool group_tables = false;  // wants Activations::group_scales / group_sums
+    bool group_tables = false;  // wants Activations::group_scales / group_offsets
     size_t (*workspace_bytes)(int64_t cols) = nullptr;  // null: none
 };
 
+// The kRowGroups8 layout of Q4_0 (llmopt/kernels/interleave.h): within a group of 8 rows,
+// block b of row i has its quant bytes qs[4k ... 4k + 3] at quant_offset(b, i) + 32 k and its
+// scale at scale_offset(b, i).
+constexpr int kGroupRows = 8;
+constexpr int64_t kQuadBlocks = 4;
+constexpr size_t kQuadQuantBytes = 512, kQuadBytes = 576;
+inline size_t quant_offset(int64_t b, int i) {
+    return size_t(b / kQuadBlocks) * kQuadBytes + size_t(b % kQuadBlocks) * 128 + size_t(i) * 4;
+}
+inline size_t scale_offset(int64_t b, int i) {
+    return size_t(b / kQuadBlocks) * kQuadBytes + kQuadQuantBytes + size_t(b % kQuadBlocks) * 16 +
+           size_t(i) * 2;
+}
+
 // Group-of-4 tables (see Activations) from Q8_0 activation rows.
 void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_t cols,
-                       float* scales, int32_t* sums);
+                       float* scales, int32_t* offsets);
 
 namespace avx2 {
 // quantize_activation for Q8_0 and Q8_K rows (n a multiple of the block), the same bytes.
@@ -57,6 +72,13 @@ void rows_q4_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int
                float* y, void* workspace);
 void rows_q8_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
+// Q4_0 in the kRowGroups8 layout: the same float chain per output as rows_q4_0, so the same
+// results bit for bit; the second uses AVX-VNNI (cpu_has_avx_vnni()).
+void rows_q4_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+                 float* y, void* workspace);
+void rows_q4_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                      int64_t r_end, float* y, void* workspace);
+bool cpu_has_avx_vnni();
 // Float weights with f32 activations: one 8-lane accumulator per output over the first
 // cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,

@@ -24,7 +24,7 @@
 namespace llmopt::kernels::gemm {
 
 void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_t cols,
-                       float* scales, int32_t* sums) {
+                       float* scales, int32_t* offsets) {
     const int64_t blocks = cols / kQK;
     for (int64_t j = 0; j < 4; ++j) {
         const auto* row =
@@ -34,7 +34,7 @@ void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_
             if (row)
                 for (int e = 0; e < kQK; ++e) sum += row[b].qs[e];
             scales[b * 4 + j] = row ? fp16_to_fp32(row[b].d) : 0.0f;
-            sums[b * 4 + j] = sum;
+            offsets[b * 4 + j] = 8 * sum;
         }
     }
 }
@@ -73,8 +73,8 @@ struct Q4_0 {
     LLMOPT_AVX2 static __m256i combine(__m256i u, __m256i v) { return _mm256_hadd_epi16(u, v); }
     LLMOPT_AVX2 static __m256i widen(__m256i h) { return sum_pairs_i16(h); }
     // The +8 offset: take 8 * sum(a) off each total.
-    LLMOPT_AVX2 static __m256i unbias(__m256i totals, __m256i a_sums) {
-        return _mm256_sub_epi32(totals, _mm256_slli_epi32(a_sums, 3));
+    LLMOPT_AVX2 static __m256i unbias(__m256i totals, __m256i a_offsets) {
+        return _mm256_sub_epi32(totals, a_offsets);
     }
 };
 
@@ -144,7 +144,7 @@ LLMOPT_AVX2 void gemv8(const WeightMatrix& w, const Activations& a, int64_t t, i
     const RowBlocks<Block, 8> rb(w, r);
     const auto* x = reinterpret_cast<const BlockQ8_0*>(a.row(t));
     const float* a_scales = a.group_scales + (t / 4) * (w.cols / kQK) * 4 + t % 4;
-    const int32_t* a_sums = a.group_sums + (t / 4) * (w.cols / kQK) * 4 + t % 4;
+    const int32_t* a_offsets = a.group_offsets + (t / 4) * (w.cols / kQK) * 4 + t % 4;
     // The next 8 rows follow these in memory: one tile's worth of them per block.
     const auto* next = reinterpret_cast<const uint8_t*>(rb.p[0]) + 8 * w.row_stride();
     __m256 acc = _mm256_setzero_ps();
@@ -155,7 +155,7 @@ LLMOPT_AVX2 void gemv8(const WeightMatrix& w, const Activations& a, int64_t t, i
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) u[k] = T::dot(T::load(rb.p[k][b], rb.p[k + 4][b]), a_lo, a_hi);
         const __m256i isum =
-            T::unbias(reduce<T>(u[0], u[1], u[2], u[3]), _mm256_set1_epi32(a_sums[4 * b]));
+            T::unbias(reduce<T>(u[0], u[1], u[2], u[3]), _mm256_set1_epi32(a_offsets[4 * b]));
         const __m256 d_w =
             _mm256_set_m128(scales4(&rb.p[4][b], &rb.p[5][b], &rb.p[6][b], &rb.p[7][b]),
                             scales4(&rb.p[0][b], &rb.p[1][b], &rb.p[2][b], &rb.p[3][b]));
@@ -183,7 +183,7 @@ LLMOPT_AVX2 void gemm4(const WeightMatrix& w, const Activations& a, int64_t t0, 
         x[j] = reinterpret_cast<const BlockQ8_0*>(a.row(t0 + j < a.n ? t0 + j : t0));
     const int64_t blocks = w.cols / kQK;
     const float* a_scales = a.group_scales + (t0 / 4) * blocks * 4;
-    const int32_t* a_sums = a.group_sums + (t0 / 4) * blocks * 4;
+    const int32_t* a_offsets = a.group_offsets + (t0 / 4) * blocks * 4;
     // Lane l of a pair's vectors is (row l / 4, activation l % 4).
     const __m256i low_row = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     const __m256i high_row = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
@@ -214,13 +214,13 @@ LLMOPT_AVX2 void gemm4(const WeightMatrix& w, const Activations& a, int64_t t0, 
             for (int p = 0; p < kPairs; ++p) half[p][h] = T::combine(u[p][0], u[p][1]);
         }
         const __m256 d_a = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(a_scales + 4 * b));
-        const __m256i sums = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a_sums + 4 * b)));
+        const __m256i offsets = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(a_offsets + 4 * b)));
         const __m256 d4 =
             _mm256_castps128_ps256(scales4(rb.p[0] + b, rb.p[1] + b, rb.p[2] + b, rb.p[3] + b));
 #pragma GCC unroll 2
         for (int p = 0; p < kPairs; ++p) {
-            const __m256i isum = T::unbias(T::widen(T::combine(half[p][0], half[p][1])), sums);
+            const __m256i isum = T::unbias(T::widen(T::combine(half[p][0], half[p][1])), offsets);
             const __m256 d_w = _mm256_permutevar8x32_ps(d4, p == 0 ? low_row : high_row);
             acc[p] = accumulate(acc[p], d_w, d_a, isum);
         }

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "gemm_kernels.h"
+#include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/quant.h"
 #include "llmopt/util/thread_pool.h"
 
@@ -24,9 +25,14 @@ void rows_vec_dot(const WeightMatrix& w, const gemm::Activations& a, int64_t r_b
     }
 }
 
-gemm::Kernel kernel_for(DType type) {
+gemm::Kernel kernel_for(const WeightMatrix& w) {
+    // Only interleave_rows8 makes the other layout, and only where this kernel runs.
+    if (w.layout == WeightLayout::kRowGroups8)
+        return {gemm::avx2::cpu_has_avx_vnni() ? gemm::avx2::rows_q4_0x8_vnni
+                                               : gemm::avx2::rows_q4_0x8,
+                true, nullptr};
     if (cpu_has_avx2()) {
-        switch (type) {
+        switch (w.type) {
             case DType::kQ4_0:
                 return {gemm::avx2::rows_q4_0, true, nullptr};
             case DType::kQ8_0:
@@ -111,10 +117,10 @@ gemm::Activations prepare(const gemm::Kernel& kernel, DType act, QuantizeFn quan
         a.row_stride = l.act_stride;
     }
     auto* scales = reinterpret_cast<float*>(area + l.rows_bytes);
-    auto* sums = reinterpret_cast<int32_t*>(area + l.rows_bytes + l.table_bytes);
+    auto* offsets = reinterpret_cast<int32_t*>(area + l.rows_bytes + l.table_bytes);
     if (kernel.group_tables) {
         a.group_scales = scales;
-        a.group_sums = sums;
+        a.group_offsets = offsets;
     }
     for (int64_t t = t_begin; t < t_end; ++t) {
         if (act != DType::kF32)
@@ -127,7 +133,7 @@ gemm::Activations prepare(const gemm::Kernel& kernel, DType act, QuantizeFn quan
         for (int64_t first = t_begin; first < t_end; first += 4)
             gemm::fill_group_tables(a.row(first), l.act_stride, std::min<int64_t>(4, n - first),
                                     cols, scales + first / 4 * blocks * 4,
-                                    sums + first / 4 * blocks * 4);
+                                    offsets + first / 4 * blocks * 4);
     }
     return a;
 }
@@ -137,7 +143,7 @@ gemm::Activations prepare(const gemm::Kernel& kernel, DType act, QuantizeFn quan
 void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
             std::vector<uint8_t>& scratch) {
     if (n <= 0 || w.rows <= 0) return;
-    const gemm::Kernel kernel = kernel_for(w.type);
+    const gemm::Kernel kernel = kernel_for(w);
     const DType act = activation_type(w.type);
     const QuantizeFn quantize = quantizer_for(act);
     const int64_t cols = w.cols, rows = w.rows;
@@ -186,16 +192,21 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y) {
     const DType act = activation_type(w.type);
     const size_t act_stride = row_bytes(act, w.cols);
-    std::vector<uint8_t> a(act_stride);
+    std::vector<uint8_t> a(act_stride), row(w.row_stride());
     for (int64_t t = 0; t < n; ++t) {
         quantize_activation(act, x + t * w.cols, a.data(), w.cols);
-        for (int64_t r = 0; r < w.rows; ++r)
-            y[t * w.rows + r] = vec_dot_reference(w.type, w.cols, w.row(r), a.data());
+        for (int64_t r = 0; r < w.rows; ++r) {
+            copy_row(w, r, row.data());
+            y[t * w.rows + r] = vec_dot_reference(w.type, w.cols, row.data(), a.data());
+        }
     }
 }
 
 void dequantize_matrix_row(const WeightMatrix& w, int64_t r, float* out) {
-    dequantize_row(w.type, w.row(r), out, w.cols);
+    if (w.layout == WeightLayout::kRows) return dequantize_row(w.type, w.row(r), out, w.cols);
+    std::vector<uint8_t> row(w.row_stride());
+    copy_row(w, r, row.data());
+    dequantize_row(w.type, row.data(), out, w.cols);
 }
 
 }  // namespace llmopt::kernels

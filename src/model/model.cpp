@@ -25,11 +25,13 @@ void add_bias(float* rows, const float* bias, int32_t n, int32_t width) {
 
 }  // namespace
 
-Model::Model(LoadedWeights weights)
+Model::Model(LoadedWeights weights, bool regroup_weights)
     : w_(std::move(weights)),
       rope_inv_freq_(kernels::rope_inverse_frequencies(w_.config.rope_theta, w_.config.rope_dim)),
       rope_cos_(w_.config.rope_dim / 2),
-      rope_sin_(w_.config.rope_dim / 2) {}
+      rope_sin_(w_.config.rope_dim / 2) {
+    if (regroup_weights) regroup_for_matmul(w_);
+}
 
 Model Model::load(const std::string& path) {
     if (has_gguf_magic(path)) return Model(load_gguf_weights(std::make_shared<GgufFile>(path)));

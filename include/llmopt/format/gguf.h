@@ -87,6 +87,9 @@ public:
 
     const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
     const GgufTensorInfo* find_tensor(std::string_view name) const;
+    // Gives back the mapped pages of [p, p + n), bytes of the file no longer read (a no-op for
+    // a caller's buffer).
+    void release(const uint8_t* p, size_t n) const;
 
 private:
     void parse(const uint8_t* data, size_t size);

@@ -13,7 +13,9 @@ namespace llmopt {
 
 class Model {
 public:
-    explicit Model(LoadedWeights weights);
+    // Regroups the matrices the matmul reads faster regrouped (regroup_for_matmul) unless told
+    // not to; the results are the same either way.
+    explicit Model(LoadedWeights weights, bool regroup_weights = true);
     // A GGUF file, or a llama2.c checkpoint (any file without the GGUF magic).
     static Model load(const std::string& path);
 

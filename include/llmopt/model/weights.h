@@ -41,10 +41,15 @@ struct LoadedWeights {
     ModelWeights weights;
     std::shared_ptr<const GgufFile> gguf;      // GGUF models
     std::shared_ptr<const MappedFile> mapped;  // llama2.c models
+    std::shared_ptr<uint8_t> regrouped;        // matrices regrouped for the matmul, if any
 };
 
 // Binds the GGUF's tensors by name, checking every shape; throws FormatError naming the tensor.
 LoadedWeights load_gguf_weights(std::shared_ptr<const GgufFile> file);
+// Moves every matrix the matmul reads faster regrouped (kernels/interleave.h) into memory of
+// its own in that layout, and gives the file's pages of those tensors back. The results of the
+// forward pass do not change.
+void regroup_for_matmul(LoadedWeights& lw);
 // llama2.c legacy checkpoint (float32): header of 7 int32, then the tensors in a fixed order.
 LoadedWeights load_llama2c_weights(const std::string& path);
 

@@ -18,6 +18,9 @@ public:
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
     const std::string& path() const { return path_; }
+    // Gives back the pages wholly inside [p, p + n) (a part of the map no longer read); they
+    // are read from the file again if touched.
+    void release(const uint8_t* p, size_t n) const;
 
 private:
     std::string path_;

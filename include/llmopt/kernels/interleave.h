@@ -1,0 +1,29 @@
+// Regrouping a weight matrix's blocks so that a matmul kernel reads 8 rows as one stream.
+//
+// Decode reads every weight once per token, so its speed is the rate at which the weights
+// stream from memory. The row-major layout makes a kernel that computes 8 outputs at once
+// read 8 separate rows side by side; the kRowGroups8 layout puts what that kernel consumes
+// next in the next bytes. Q4_0 (AVX2): rows 8g ... 8g + 7 form group g, stored as one run of
+// "quads", each 4 consecutive blocks of the 8 rows in 576 bytes (9 cache lines):
+//   [512 bytes of quants: block j (0-3), chunk k (0-3), row i (0-7): qs[4k ... 4k + 3]]
+//   [ 64 bytes of scales: block j, row i: d]
+// The matrix keeps its size; quads run along the row, groups follow each other.
+#pragma once
+
+#include <cstdint>
+
+#include "llmopt/tensor/weight_matrix.h"
+
+namespace llmopt::kernels {
+
+// Whether matmul has a kernel for w regrouped (on this CPU) and w's shape allows it.
+bool interleaving_pays(const WeightMatrix& w);
+
+// Writes w's blocks (kRows layout) regrouped to `out` (w's size in bytes, 64-byte aligned for
+// whole-cache-line quads) and returns the view of them. Requires interleaving_pays(w).
+WeightMatrix interleave_rows8(const WeightMatrix& w, uint8_t* out);
+
+// Row r of a matrix in either layout, as the row-major bytes of that row (row_stride() of them).
+void copy_row(const WeightMatrix& w, int64_t r, uint8_t* out);
+
+}  // namespace llmopt::kernels
