@@ -210,11 +210,22 @@ TEST(Matmul, SimdActivationQuantizersAreByteIdentical) {
     }
 }
 
+class RowGroups8Test : public ::testing::TestWithParam<DType> {};
+
+// A Q4_0 or Q8_0 matrix (a few Q8_0 quants at -128, which quantize_row never writes but a file
+// may hold) with rows of 1152 columns: 9 quads.
+Matrix regroupable_matrix(DType type, int64_t rows, uint32_t seed) {
+    Matrix m = random_matrix(type, rows, 1152, seed);
+    if (type == DType::kQ8_0)
+        for (int64_t r = 1; r < rows; r += 5) m.bytes[r * m.w.row_stride() + 2 + r % 32] = 0x80;
+    return m;
+}
+
 // A matrix regrouped 8 rows at a time gives the row-major matrix's results bit for bit, for
 // every batch size and thread count; its rows read back as the original bytes; the reference
-// reads it too. Rows of 1152 columns: 9 quads.
-TEST(Matmul, RowGroups8EqualRowMajorBitForBit) {
-    const Matrix m = random_matrix(DType::kQ4_0, 48, 1152, 8);
+// reads it too.
+TEST_P(RowGroups8Test, EqualsRowMajorBitForBit) {
+    const Matrix m = regroupable_matrix(GetParam(), 48, 8);
     if (!interleaving_pays(m.w)) GTEST_SKIP() << "no regrouped kernel on this CPU";
     std::vector<uint8_t> grouped(m.bytes.size());
     const WeightMatrix g = interleave_rows8(m.w, grouped.data());
@@ -239,11 +250,12 @@ TEST(Matmul, RowGroups8EqualRowMajorBitForBit) {
     EXPECT_EQ(ref_grouped, ref_rows);
 }
 
-// The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the same
-// outputs; matmul picks one, so both are run here directly on prepared activations.
-TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
+// The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the
+// same outputs; matmul picks one, so both are run here directly on prepared activations.
+TEST_P(RowGroups8Test, AvxVnniEqualsAvx2) {
     if (!gemm::avx2::cpu_has_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI";
-    const Matrix m = random_matrix(DType::kQ4_0, 16, 512, 10);
+    const DType type = GetParam();
+    const Matrix m = regroupable_matrix(type, 16, 10);
     std::vector<uint8_t> grouped(m.bytes.size());
     const WeightMatrix g = interleave_rows8(m.w, grouped.data());
     std::mt19937 rng(11);
@@ -265,17 +277,22 @@ TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
     a.row_stride = stride;
     a.group_scales = scales.data();
     a.group_offsets = offsets.data();
+    const bool q8 = type == DType::kQ8_0;
     std::vector<float> y_avx2(size_t(n * g.rows)), y_vnni(y_avx2.size());
-    gemm::avx2::rows_q4_0x8(g, a, 0, g.rows, y_avx2.data(), nullptr);
-    gemm::avx2::rows_q4_0x8_vnni(g, a, 0, g.rows, y_vnni.data(), nullptr);
+    (q8 ? gemm::avx2::rows_q8_0x8 : gemm::avx2::rows_q4_0x8)(g, a, 0, g.rows, y_avx2.data(), nullptr);
+    (q8 ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q4_0x8_vnni)(g, a, 0, g.rows,
+                                                                      y_vnni.data(), nullptr);
     EXPECT_EQ(y_vnni, y_avx2);
     EXPECT_EQ(y_avx2, run(m.w, x, n, 1));
 }
 
+INSTANTIATE_TEST_SUITE_P(Types, RowGroups8Test, ::testing::Values(DType::kQ4_0, DType::kQ8_0),
+                         type_name);
+
 TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 12, 128, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 8, 96, 1).w));    // 3 blocks
-    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ8_0, 8, 128, 1).w));
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_K, 8, 256, 1).w));
 }
 
 }  // namespace

@@ -202,16 +202,18 @@ TEST(Invariance, ChunkingBatchingAndThreadsGiveIdenticalLogits) {
     }
 }
 
-// Matrices regrouped for the matmul (all of this Q4_0 file's: rows in eights, rows of 256 and
-// 768) give the logits of the file's own layout bit for bit, in prefill and in one-token steps.
+// Matrices regrouped for the matmul (all of these files': rows in eights, rows of 256 and 768)
+// give the logits of the files' own layout bit for bit, in prefill and in one-token steps.
 TEST(Invariance, RegroupedWeightsGiveIdenticalLogits) {
     if (!kernels::cpu_has_avx2()) GTEST_SKIP() << "no regrouped kernel on this CPU";
-    const std::string path = shared_path("testdata/llamacpp-quant/tiny-random-q4_0.gguf");
-    Model as_stored(load_gguf_weights(std::make_shared<GgufFile>(path)), false);
-    Model regrouped = Model::load(path);
-    ASSERT_EQ(regrouped.weights().layers[0].w_up.layout, WeightLayout::kRowGroups8);
-    EXPECT_EQ(all_logits(regrouped, kPromptIds), all_logits(as_stored, kPromptIds));
-    EXPECT_EQ(all_logits(regrouped, kPromptIds, 1), all_logits(as_stored, kPromptIds, 1));
+    for (const char* type : {"q4_0", "q8_0"}) {
+        const std::string path = shared_path(std::string("testdata/llamacpp-quant/tiny-random-") + type + ".gguf");
+        Model as_stored(load_gguf_weights(std::make_shared<GgufFile>(path)), false);
+        Model regrouped = Model::load(path);
+        ASSERT_EQ(regrouped.weights().layers[0].w_up.layout, WeightLayout::kRowGroups8) << type;
+        EXPECT_EQ(all_logits(regrouped, kPromptIds), all_logits(as_stored, kPromptIds)) << type;
+        EXPECT_EQ(all_logits(regrouped, kPromptIds, 1), all_logits(as_stored, kPromptIds, 1)) << type;
+    }
 }
 
 TEST(BadInput, PromptLongerThanContextIsRejected) {

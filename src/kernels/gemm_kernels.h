@@ -44,19 +44,26 @@ struct Kernel {
     size_t (*workspace_bytes)(int64_t cols) = nullptr;  // null: none
 };
 
-// The kRowGroups8 layout of Q4_0 (llmopt/kernels/interleave.h): within a group of 8 rows,
-// block b of row i has its quant bytes qs[4k ... 4k + 3] at quant_offset(b, i) + 32 k and its
-// scale at scale_offset(b, i).
+// The kRowGroups8 layout (llmopt/kernels/interleave.h) of a block type whose blocks are an f16
+// scale and `chunks` 4-byte pieces of quants: within a group of 8 rows, block b of row i has
+// its piece k at quant_offset(b, i) + 32 k and its scale at scale_offset(b, i).
 constexpr int kGroupRows = 8;
 constexpr int64_t kQuadBlocks = 4;
-constexpr size_t kQuadQuantBytes = 512, kQuadBytes = 576;
-inline size_t quant_offset(int64_t b, int i) {
-    return size_t(b / kQuadBlocks) * kQuadBytes + size_t(b % kQuadBlocks) * 128 + size_t(i) * 4;
-}
-inline size_t scale_offset(int64_t b, int i) {
-    return size_t(b / kQuadBlocks) * kQuadBytes + kQuadQuantBytes + size_t(b % kQuadBlocks) * 16 +
-           size_t(i) * 2;
-}
+struct RowGroups8 {
+    int chunks = 0;  // 4 (Q4_0), 8 (Q8_0)
+    size_t block_quant_bytes() const { return size_t(32) * chunks; }
+    size_t quad_quant_bytes() const { return kQuadBlocks * block_quant_bytes(); }
+    size_t quad_bytes() const { return quad_quant_bytes() + kQuadBlocks * 16; }
+    size_t quant_offset(int64_t b, int i) const {
+        return size_t(b / kQuadBlocks) * quad_bytes() + size_t(b % kQuadBlocks) * block_quant_bytes() +
+               size_t(i) * 4;
+    }
+    size_t scale_offset(int64_t b, int i) const {
+        return size_t(b / kQuadBlocks) * quad_bytes() + quad_quant_bytes() +
+               size_t(b % kQuadBlocks) * 16 + size_t(i) * 2;
+    }
+};
+constexpr RowGroups8 kQ4_0Groups{4}, kQ8_0Groups{8};
 
 // Group-of-4 tables (see Activations) from Q8_0 activation rows.
 void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_t cols,
@@ -72,11 +79,16 @@ void rows_q4_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int
                float* y, void* workspace);
 void rows_q8_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
-// Q4_0 in the kRowGroups8 layout: the same float chain per output as rows_q4_0, so the same
-// results bit for bit; the second uses AVX-VNNI (cpu_has_avx_vnni()).
+// Q4_0 and Q8_0 in the kRowGroups8 layout: the same float chain per output as rows_q4_0 and
+// rows_q8_0, so the same results bit for bit; the _vnni kernels use AVX-VNNI
+// (cpu_has_avx_vnni()).
 void rows_q4_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                  float* y, void* workspace);
+void rows_q8_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+                 float* y, void* workspace);
 void rows_q4_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                      int64_t r_end, float* y, void* workspace);
+void rows_q8_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                       int64_t r_end, float* y, void* workspace);
 bool cpu_has_avx_vnni();
 // Float weights with f32 activations: one 8-lane accumulator per output over the first

@@ -26,11 +26,13 @@ void rows_vec_dot(const WeightMatrix& w, const gemm::Activations& a, int64_t r_b
 }
 
 gemm::Kernel kernel_for(const WeightMatrix& w) {
-    // Only interleave_rows8 makes the other layout, and only where this kernel runs.
-    if (w.layout == WeightLayout::kRowGroups8)
-        return {gemm::avx2::cpu_has_avx_vnni() ? gemm::avx2::rows_q4_0x8_vnni
-                                               : gemm::avx2::rows_q4_0x8,
-                true, nullptr};
+    // Only interleave_rows8 makes the other layout, and only where these kernels run.
+    if (w.layout == WeightLayout::kRowGroups8) {
+        const bool vnni = gemm::avx2::cpu_has_avx_vnni();
+        if (w.type == DType::kQ8_0)
+            return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
+        return {vnni ? gemm::avx2::rows_q4_0x8_vnni : gemm::avx2::rows_q4_0x8, true, nullptr};
+    }
     if (cpu_has_avx2()) {
         switch (w.type) {
             case DType::kQ4_0:

@@ -3,10 +3,11 @@
 // Decode reads every weight once per token, so its speed is the rate at which the weights
 // stream from memory. The row-major layout makes a kernel that computes 8 outputs at once
 // read 8 separate rows side by side; the kRowGroups8 layout puts what that kernel consumes
-// next in the next bytes. Q4_0 (AVX2): rows 8g ... 8g + 7 form group g, stored as one run of
-// "quads", each 4 consecutive blocks of the 8 rows in 576 bytes (9 cache lines):
-//   [512 bytes of quants: block j (0-3), chunk k (0-3), row i (0-7): qs[4k ... 4k + 3]]
-//   [ 64 bytes of scales: block j, row i: d]
+// next in the next bytes. Q4_0 and Q8_0 (AVX2): rows 8g ... 8g + 7 form group g, stored as one
+// run of "quads", each 4 consecutive blocks of the 8 rows, a whole number of cache lines:
+//   [quants: block j (0-3), chunk k, row i (0-7): qs[4k ... 4k + 3]]  (Q4_0: k < 4, 512 bytes;
+//                                                                     Q8_0: k < 8, 1024 bytes)
+//   [64 bytes of scales: block j, row i: d]
 // The matrix keeps its size; quads run along the row, groups follow each other.
 #pragma once
 

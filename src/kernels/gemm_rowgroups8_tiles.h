@@ -1,0 +1,185 @@
+// Private: the tiles of the kRowGroups8 kernels (Q4_0, Q8_0), compiled once per instruction set.
+// The including file defines LLMOPT_ROWGROUPS8_TARGET (the functions' target attribute) and
+// kWithVnni (whether block dots use AVX-VNNI's vpdpbusd) before including it; everything here
+// is local to that file.
+//
+// A 32-byte load of a quad holds 4 quant bytes of each of 8 rows, row i in 32-bit lane i.
+// Multiplied by the matching 4 activation bytes, broadcast to every lane, each row's products
+// stay in its own lane: no horizontal reduction and no lane shuffles. Per block and 8 rows that
+// is about 50 instructions for Q4_0 with AVX2, against 75 for the row-major tile in
+// gemm_q4_0_q8_0.cpp; vpdpbusd (AVX-VNNI) does multiply, pair sums and accumulation in one.
+//  Q4_0: the low nibbles of chunk k are elements 4k ... 4k + 3, the high ones 16 + 4k ...; as
+//   unsigned bytes they meet the activations in maddubs, whose int16 sums over the whole block
+//   do not overflow (16 products of at most 15 * 127 per lane half: 30480), or in vpdpbusd. The
+//   +8 level offset comes off at the end: 8 * sum(activation block), from the group tables.
+//  Q8_0: chunk k is elements 4k ... 4k + 3; maddubs and vpdpbusd need one unsigned operand, so
+//   the weight's sign moves onto the activation (|w| * sign(a, w)); a pair sum can reach
+//   2 * 128 * 127, so each chunk is widened to int32 at once (AVX2).
+// Each output is the same float chain as the row-major kernels', acc = fma(d_w * d_a,
+// float(isum), acc) over the blocks in order, with isum the exact integer dot: the layouts and
+// instruction sets give the same results bit for bit, whatever the batch.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "gemm_kernels.h"
+#include "quant_avx2.h"
+#include "quant_blocks.h"
+
+namespace llmopt::kernels::gemm::avx2 {
+namespace {
+
+using namespace ::llmopt::kernels::avx2;
+
+LLMOPT_ROWGROUPS8_TARGET inline __m256i broadcast4(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return _mm256_set1_epi32(v);
+}
+
+// Left alone, the compiler regroups the additions of a block's chunks into one tree, keeping
+// every product alive at once and spilling them; this pins the running sum per chunk.
+LLMOPT_ROWGROUPS8_TARGET inline void keep(__m256i& v) {
+    asm("" : "+x"(v));
+}
+
+// The block dots of block b of the 8 rows with activation rows x[0 ... kActs - 1]: each
+// 32-byte chunk of quants is unpacked once and met by every activation row.
+struct Q4_0Dots {
+    static constexpr RowGroups8 kLayout = kQ4_0Groups;
+    static constexpr bool kOffset = true;  // the +8 level offset is still in the dots
+
+    template <int kActs>
+    LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,
+                                              int64_t b, __m256i (&out)[kActs]) {
+        const __m256i mask = _mm256_set1_epi8(0x0F);
+        __m256i s[kActs];
+        for (auto& v : s) v = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {
+            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
+            const __m256i lo = _mm256_and_si256(raw, mask);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+#pragma GCC unroll 4
+            for (int t = 0; t < kActs; ++t) {
+                const __m256i a_lo = broadcast4(x[t][b].qs + 4 * k);
+                const __m256i a_hi = broadcast4(x[t][b].qs + 16 + 4 * k);
+                if constexpr (kWithVnni) {
+                    s[t] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(s[t], lo, a_lo), hi, a_hi);
+                } else {
+                    const __m256i p_lo = _mm256_maddubs_epi16(lo, a_lo);
+                    const __m256i p_hi = _mm256_maddubs_epi16(hi, a_hi);
+                    s[t] = _mm256_add_epi16(s[t], _mm256_add_epi16(p_lo, p_hi));
+                }
+                keep(s[t]);
+            }
+        }
+        for (int t = 0; t < kActs; ++t)
+            out[t] = kWithVnni ? s[t] : _mm256_madd_epi16(s[t], _mm256_set1_epi16(1));
+    }
+};
+
+struct Q8_0Dots {
+    static constexpr RowGroups8 kLayout = kQ8_0Groups;
+    static constexpr bool kOffset = false;
+
+    template <int kActs>
+    LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,
+                                              int64_t b, __m256i (&out)[kActs]) {
+        __m256i s[kActs];
+        for (auto& v : s) v = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
+            const __m256i magnitude = _mm256_abs_epi8(raw);
+#pragma GCC unroll 4
+            for (int t = 0; t < kActs; ++t) {
+                const __m256i signed_a = _mm256_sign_epi8(broadcast4(x[t][b].qs + 4 * k), raw);
+                if constexpr (kWithVnni) {
+                    s[t] = _mm256_dpbusd_avx_epi32(s[t], magnitude, signed_a);
+                } else {
+                    s[t] = _mm256_add_epi32(s[t], sum_pairs_i16(_mm256_maddubs_epi16(magnitude, signed_a)));
+                }
+                keep(s[t]);
+            }
+        }
+        for (int t = 0; t < kActs; ++t) out[t] = s[t];
+    }
+};
+
+// How far ahead of the quad being read the next bytes are requested, in quads.
+constexpr size_t kPrefetchQuads = 16;
+
+// acc = fma(d_w * d_a, float(isum), acc): the one float step per block.
+LLMOPT_ROWGROUPS8_TARGET inline __m256 accumulate(__m256 acc, __m256 d_w, float d_a, __m256i isum) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(d_w, _mm256_set1_ps(d_a)), _mm256_cvtepi32_ps(isum), acc);
+}
+
+// Activation rows t0 ... t0 + kActs - 1 (of one group of 4) against the 8 rows of group r / 8.
+template <typename Fmt, int kActs>
+LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, int64_t t0,
+                                   int64_t r, float* y) {
+    constexpr RowGroups8 layout = Fmt::kLayout;
+    const int64_t blocks = w.cols / kQK;
+    const uint8_t* quad = w.data + r * w.row_stride();  // r is the group's first row
+    const BlockQ8_0* x[kActs];
+    for (int t = 0; t < kActs; ++t) x[t] = reinterpret_cast<const BlockQ8_0*>(a.row(t0 + t));
+    const int64_t table = (t0 / 4) * blocks * 4 + t0 % 4;
+    const float* a_scales = a.group_scales + table;
+    const int32_t* a_offsets = a.group_offsets + table;
+    __m256 acc[kActs];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    for (int64_t q = 0; q < blocks / kQuadBlocks; ++q, quad += layout.quad_bytes()) {
+        prefetch_span(quad + kPrefetchQuads * layout.quad_bytes(), layout.quad_bytes());
+#pragma GCC unroll 4
+        for (int j = 0; j < kQuadBlocks; ++j) {
+            const int64_t b = q * kQuadBlocks + j;
+            __m256i dots[kActs];
+            Fmt::template dots<kActs>(quad + j * layout.block_quant_bytes(), x, b, dots);
+            const __m256 d_w = _mm256_cvtph_ps(_mm_loadu_si128(
+                reinterpret_cast<const __m128i*>(quad + layout.quad_quant_bytes() + 16 * j)));
+#pragma GCC unroll 4
+            for (int t = 0; t < kActs; ++t) {
+                const __m256i isum =
+                    Fmt::kOffset ? _mm256_sub_epi32(dots[t], _mm256_set1_epi32(a_offsets[4 * b + t]))
+                                 : dots[t];
+                acc[t] = accumulate(acc[t], d_w, a_scales[4 * b + t], isum);
+            }
+        }
+    }
+    for (int t = 0; t < kActs; ++t) _mm256_storeu_ps(y + (t0 + t) * w.rows + r, acc[t]);
+}
+
+// Groups of 4 activation rows in chunks that each group of weight rows passes over while it
+// stays in L1 (see gemm_q4_0_q8_0.cpp); a ragged last group runs its rows as they are.
+constexpr int64_t kGroupsPerChunk = 32;
+
+template <typename Fmt>
+LLMOPT_ROWGROUPS8_TARGET void rows_tiles(const WeightMatrix& w, const Activations& a,
+                                         int64_t r_begin, int64_t r_end, float* y) {
+    const int64_t whole = a.n / 4 * 4;
+    for (int64_t g0 = 0; g0 * 4 < whole; g0 += kGroupsPerChunk) {
+        const int64_t g1 = std::min(whole / 4, g0 + kGroupsPerChunk);
+        for (int64_t r = r_begin; r < r_end; r += kGroupRows)
+            for (int64_t g = g0; g < g1; ++g) tile<Fmt, 4>(w, a, 4 * g, r, y);
+    }
+    for (int64_t r = r_begin; r < r_end; r += kGroupRows) {
+        switch (a.n - whole) {
+            case 1:
+                tile<Fmt, 1>(w, a, whole, r, y);
+                break;
+            case 2:
+                tile<Fmt, 2>(w, a, whole, r, y);
+                break;
+            case 3:
+                tile<Fmt, 3>(w, a, whole, r, y);
+                break;
+            default:
+                break;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace llmopt::kernels::gemm::avx2
