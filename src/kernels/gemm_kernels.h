@@ -64,6 +64,13 @@ struct RowGroups8 {
     }
 };
 constexpr RowGroups8 kQ4_0Groups{4}, kQ8_0Groups{8};
+// F16 / BF16 in kRowGroups8: chunk c (elements 8c ... 8c + 7) of the 8 rows follow each other,
+// so element k of row i is k / 8 * 64 + 8 i + k % 8 elements past the group's start.
+constexpr int64_t kHalfChunk = 8;
+constexpr size_t kHalfChunkBytes = 16;
+inline size_t half_chunk_offset(int64_t c, int i) {
+    return size_t(c) * kGroupRows * kHalfChunkBytes + size_t(i) * kHalfChunkBytes;
+}
 
 // Group-of-4 tables (see Activations) from Q8_0 activation rows.
 void fill_group_tables(const uint8_t* rows, size_t row_stride, int64_t n, int64_t cols,

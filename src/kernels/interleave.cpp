@@ -1,4 +1,4 @@
-// Regrouping Q4_0 / Q8_0 matrices into the kRowGroups8 layout, and reading rows back out of it.
+// Regrouping Q4_0 / Q8_0 / F16 / BF16 matrices into the kRowGroups8 layout, and reading rows back out of it.
 #include "llmopt/kernels/interleave.h"
 
 #include <cstring>
@@ -15,36 +15,59 @@ using gemm::kQuadBlocks;
 
 namespace {
 
-// Both block types are an f16 scale followed by the quants (16 bytes of nibbles, 32 of int8).
+// Q4_0 and Q8_0 blocks are an f16 scale followed by the quants (16 bytes of nibbles, 32 of int8).
 constexpr size_t kScaleBytes = 2;
 gemm::RowGroups8 layout_of(DType type) {
     return type == DType::kQ8_0 ? gemm::kQ8_0Groups : gemm::kQ4_0Groups;
 }
 
+bool is_half(DType type) {
+    return type == DType::kF16 || type == DType::kBF16;
+}
+
+// Calls piece(row_offset, group_offset, bytes) for every piece of row i of a group: where the
+// piece's bytes sit in the row-major row and in the regrouped group.
+template <typename Fn>
+void for_each_piece(const WeightMatrix& w, int i, Fn&& piece) {
+    if (is_half(w.type)) {
+        for (int64_t c = 0; c < w.cols / gemm::kHalfChunk; ++c)
+            piece(c * gemm::kHalfChunkBytes, gemm::half_chunk_offset(c, i), gemm::kHalfChunkBytes);
+        return;
+    }
+    const int64_t blocks = w.cols / kQK;
+    const size_t block_bytes = w.row_stride() / blocks;
+    const gemm::RowGroups8 layout = layout_of(w.type);
+    for (int64_t b = 0; b < blocks; ++b) {
+        piece(b * block_bytes, layout.scale_offset(b, i), kScaleBytes);
+        for (int k = 0; k < layout.chunks; ++k)
+            piece(b * block_bytes + kScaleBytes + 4 * k, layout.quant_offset(b, i) + 32 * k, 4);
+    }
+}
+
+bool shape_fits(const WeightMatrix& w) {
+    if (w.rows % kGroupRows != 0) return false;
+    if (is_half(w.type)) return w.cols % gemm::kHalfChunk == 0;
+    return (w.type == DType::kQ4_0 || w.type == DType::kQ8_0) && w.cols % (kQK * kQuadBlocks) == 0;
+}
+
 }  // namespace
 
 bool interleaving_pays(const WeightMatrix& w) {
-    return w.layout == WeightLayout::kRows && (w.type == DType::kQ4_0 || w.type == DType::kQ8_0) &&
-           cpu_has_avx2() && w.rows % kGroupRows == 0 && w.cols % (kQK * kQuadBlocks) == 0;
+    return w.layout == WeightLayout::kRows && cpu_has_avx2() && shape_fits(w);
 }
 
 WeightMatrix interleave_rows8(const WeightMatrix& w, uint8_t* out) {
-    const int64_t blocks = w.cols / kQK, groups = w.rows / kGroupRows;
-    const size_t group_bytes = kGroupRows * w.row_stride(), block_bytes = w.row_stride() / blocks;
-    const gemm::RowGroups8 layout = layout_of(w.type);
+    const int64_t groups = w.rows / kGroupRows;
+    const size_t group_bytes = kGroupRows * w.row_stride();
     ThreadPool& pool = ThreadPool::global();
     pool.run(pool.size(), [&](int32_t id, int32_t nt) {
         for (int64_t g = groups * id / nt; g < groups * (id + 1) / nt; ++g) {
             uint8_t* group = out + g * group_bytes;
             for (int i = 0; i < kGroupRows; ++i) {
                 const uint8_t* row = w.row(g * kGroupRows + i);
-                for (int64_t b = 0; b < blocks; ++b) {
-                    const uint8_t* block = row + b * block_bytes;
-                    std::memcpy(group + layout.scale_offset(b, i), block, kScaleBytes);
-                    for (int k = 0; k < layout.chunks; ++k)
-                        std::memcpy(group + layout.quant_offset(b, i) + 32 * k,
-                                    block + kScaleBytes + 4 * k, 4);
-                }
+                for_each_piece(w, i, [&](size_t row_offset, size_t group_offset, size_t bytes) {
+                    std::memcpy(group + group_offset, row + row_offset, bytes);
+                });
             }
         }
     });
@@ -60,16 +83,10 @@ void copy_row(const WeightMatrix& w, int64_t r, uint8_t* out) {
         return;
     }
     const uint8_t* group = w.data + r / kGroupRows * kGroupRows * w.row_stride();
-    const int i = static_cast<int>(r % kGroupRows);
-    const int64_t blocks = w.cols / kQK;
-    const size_t block_bytes = w.row_stride() / blocks;
-    const gemm::RowGroups8 layout = layout_of(w.type);
-    for (int64_t b = 0; b < blocks; ++b) {
-        uint8_t* block = out + b * block_bytes;
-        std::memcpy(block, group + layout.scale_offset(b, i), kScaleBytes);
-        for (int k = 0; k < layout.chunks; ++k)
-            std::memcpy(block + kScaleBytes + 4 * k, group + layout.quant_offset(b, i) + 32 * k, 4);
-    }
+    for_each_piece(w, static_cast<int>(r % kGroupRows),
+                   [&](size_t row_offset, size_t group_offset, size_t bytes) {
+                       std::memcpy(out + row_offset, group + group_offset, bytes);
+                   });
 }
 
 }  // namespace llmopt::kernels

@@ -26,8 +26,10 @@ void rows_vec_dot(const WeightMatrix& w, const gemm::Activations& a, int64_t r_b
 }
 
 gemm::Kernel kernel_for(const WeightMatrix& w) {
-    // Only interleave_rows8 makes the other layout, and only where these kernels run.
-    if (w.layout == WeightLayout::kRowGroups8) {
+    // Only interleave_rows8 makes the other layout, and only where these kernels (and the
+    // float kernels below, which read both layouts) run.
+    if (w.layout == WeightLayout::kRowGroups8 &&
+        (w.type == DType::kQ4_0 || w.type == DType::kQ8_0)) {
         const bool vnni = gemm::avx2::cpu_has_avx_vnni();
         if (w.type == DType::kQ8_0)
             return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
