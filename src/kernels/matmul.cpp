@@ -2,6 +2,7 @@
 #include "llmopt/kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "gemm_kernels.h"
 #include "llmopt/kernels/interleave.h"
@@ -171,6 +172,11 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
         reinterpret_cast<uint8_t*>(align_up(reinterpret_cast<uintptr_t>(scratch.data())));
     uint8_t* workspaces = base + area_bytes * (private_rows ? threads : 1);
 
+    constexpr int64_t kRangesPerThread = 4;
+    const int64_t grains = (rows + kRowGrain - 1) / kRowGrain;
+    const int64_t range_rows =
+        std::max<int64_t>(1, grains / (int64_t(threads) * kRangesPerThread)) * kRowGrain;
+    std::atomic<int64_t> next_row{0};
     pool.run(threads, [&](int32_t id, int32_t nt) {
         gemm::Activations a;
         if (private_rows) {
@@ -184,12 +190,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
                         std::min(n, 4 * g_end));
             pool.barrier(nt);
         }
-        // Contiguous row ranges, one per thread: no scheduling cost inside the call, and each
-        // thread streams its own part of the weights.
-        const int64_t grains = (rows + kRowGrain - 1) / kRowGrain;
-        const int64_t begin = std::min(rows, grains * id / nt * kRowGrain);
-        const int64_t end = std::min(rows, grains * (id + 1) / nt * kRowGrain);
-        if (begin < end) kernel.fn(w, a, begin, end, y, workspaces + work_bytes * id);
+        // Row ranges are claimed from a shared counter, a few per thread: a thread that
+        // is slowed (the cores are shared) leaves its remaining ranges to the others instead
+        // of making them wait. Which thread computes a row never changes its value.
+        for (int64_t begin; (begin = next_row.fetch_add(range_rows)) < rows;)
+            kernel.fn(w, a, begin, std::min(rows, begin + range_rows), y,
+                      workspaces + work_bytes * id);
     });
 }
 
