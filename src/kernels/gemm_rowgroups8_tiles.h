@@ -108,8 +108,10 @@ struct Q8_0Dots {
     }
 };
 
-// How far ahead of the quad being read the next bytes are requested, in quads.
-constexpr size_t kPrefetchQuads = 16;
+// How far ahead of the quad being read its bytes are requested, into L1: 2 KB, as the probe
+// does. Measured on tinyllama decode (side by side): 16 quads ahead (9 KB for Q4_0, 17 KB for
+// Q8_0) 29-30 / 20 t/s, 2 KB 40-42 / 23-24 t/s; further ahead or into L2 only was slower.
+constexpr size_t kPrefetchBytes = 2048;
 
 // acc = fma(d_w * d_a, float(isum), acc): the one float step per block.
 LLMOPT_ROWGROUPS8_TARGET inline __m256 accumulate(__m256 acc, __m256 d_w, float d_a, __m256i isum) {
@@ -131,7 +133,7 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
     __m256 acc[kActs];
     for (auto& v : acc) v = _mm256_setzero_ps();
     for (int64_t q = 0; q < blocks / kQuadBlocks; ++q, quad += layout.quad_bytes()) {
-        prefetch_span(quad + kPrefetchQuads * layout.quad_bytes(), layout.quad_bytes());
+        prefetch_span(quad + kPrefetchBytes, layout.quad_bytes());
 #pragma GCC unroll 4
         for (int j = 0; j < kQuadBlocks; ++j) {
             const int64_t b = q * kQuadBlocks + j;
