@@ -10,7 +10,6 @@
 // processes share the cores, the wall-clock figures drop; "cpu tok/s" divides by the process's
 // CPU time per thread instead, which shows the kernels' own speed (it still counts spin-waits).
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +25,7 @@
 #include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/matmul.h"
 #include "llmopt/kernels/quant.h"
+#include "llmopt/util/large_pages.h"
 
 namespace {
 
@@ -48,20 +48,6 @@ constexpr Shape kLayerShapes[] = {{"q", kDim, kDim},   {"k", kKvDim, kDim},  {"v
                                   {"down", kDim, kFfn}};
 constexpr Shape kOutputShape = {"output", kVocab, kDim};
 
-// Bytes in 2 MB pages where the kernel grants them (asked before the first write, as the model
-// does at load).
-struct HugeBuffer {
-    std::unique_ptr<uint8_t, decltype(&std::free)> bytes{nullptr, &std::free};
-    size_t size = 0;
-    explicit HugeBuffer(size_t n) : size(n) {
-        constexpr size_t kHuge = size_t(2) << 20;
-        const size_t rounded = (n + kHuge - 1) / kHuge * kHuge;
-        bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(kHuge, rounded)));
-        ::madvise(bytes.get(), rounded, MADV_HUGEPAGE);
-    }
-    uint8_t* data() const { return bytes.get(); }
-};
-
 std::vector<float> gaussian(size_t count, uint32_t seed, float stddev) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> normal(0.0f, stddev);
@@ -72,16 +58,12 @@ std::vector<float> gaussian(size_t count, uint32_t seed, float stddev) {
 
 // One quantized matrix of the shape, copied into `copies` separate buffers (quantizing the
 // K-quants is slow; the copies only have to occupy distinct memory). Where the model would
-// regroup the matrix at load (kernels/interleave.h), the copies are regrouped too, so the
-// kernels read what a model step reads.
+// regroup the matrix at load (kernels/interleave.h), the copies are regrouped too; all of them
+// live in large pages as the model's regrouped matrices do, so the kernels read what a model
+// step reads.
 struct Weights {
-    std::vector<HugeBuffer> copies;
-    bool regrouped = false;
-    WeightMatrix view(DType type, const Shape& s, int copy) const {
-        WeightMatrix w{type, s.rows, s.cols, copies[copy].data()};
-        if (regrouped) w.layout = llmopt::WeightLayout::kRowGroups8;
-        return w;
-    }
+    std::vector<std::shared_ptr<uint8_t>> memory;
+    std::vector<WeightMatrix> copies;  // views of `memory`
 };
 
 Weights make_weights(DType type, const Shape& s, int copies, uint32_t seed) {
@@ -94,16 +76,20 @@ Weights make_weights(DType type, const Shape& s, int copies, uint32_t seed) {
                               s.cols);
     Weights out;
     const WeightMatrix rows{type, s.rows, s.cols, first.data()};
-    out.regrouped = kernels::interleaving_pays(rows);
+    const bool regroup = kernels::interleaving_pays(rows);
     for (int c = 0; c < copies; ++c) {
-        HugeBuffer& copy = out.copies.emplace_back(first.size());
-        if (out.regrouped)
-            kernels::interleave_rows8(rows, copy.data());
-        else
-            std::copy(first.begin(), first.end(), copy.data());
+        uint8_t* copy = out.memory.emplace_back(llmopt::allocate_large_pages(first.size())).get();
+        if (regroup) {
+            out.copies.push_back(kernels::interleave_rows8(rows, copy));
+        } else {
+            std::copy(first.begin(), first.end(), copy);
+            out.copies.push_back({type, s.rows, s.cols, copy});
+        }
     }
     return out;
 }
+
+double matrix_bytes(const WeightMatrix& w) { return double(w.row_stride()) * double(w.rows); }
 
 double process_cpu_seconds() {
     timespec t{};
@@ -121,10 +107,10 @@ void run_type(DType type, const std::vector<int64_t>& ns, double min_seconds) {
     for (size_t i = 0; i < std::size(kLayerShapes); ++i)
         layer_data.push_back(make_weights(type, kLayerShapes[i], kLayers, uint32_t(i + 1)));
     const auto output_data = make_weights(type, kOutputShape, 1, 99);
-    double weight_bytes = double(output_data.copies[0].size);
+    double weight_bytes = matrix_bytes(output_data.copies[0]);
     double macs_per_token = double(kOutputShape.rows * kOutputShape.cols);
     for (size_t i = 0; i < std::size(kLayerShapes); ++i) {
-        weight_bytes += double(layer_data[i].copies[0].size) * kLayers;
+        weight_bytes += matrix_bytes(layer_data[i].copies[0]) * kLayers;
         macs_per_token += double(kLayerShapes[i].rows * kLayerShapes[i].cols) * kLayers;
     }
 
@@ -135,12 +121,12 @@ void run_type(DType type, const std::vector<int64_t>& ns, double min_seconds) {
 
     for (const int64_t n : ns) {
         std::vector<ShapeTime> per_shape(std::size(kLayerShapes) + 1);
-        auto timed = [&](size_t shape_index, const Shape& s, const WeightMatrix& w) {
+        auto timed = [&](size_t shape_index, const WeightMatrix& w) {
             const auto t0 = Clock::now();
             kernels::matmul(w, x.data(), n, y.data(), scratch);
             const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
             per_shape[shape_index].seconds += dt;
-            per_shape[shape_index].flops += 2.0 * double(s.rows * s.cols * n);
+            per_shape[shape_index].flops += 2.0 * double(w.rows * w.cols * n);
             return dt;
         };
         // One untimed warm-up step, then whole steps until min_seconds have passed.
@@ -151,8 +137,8 @@ void run_type(DType type, const std::vector<int64_t>& ns, double min_seconds) {
             double step = 0;
             for (int l = 0; l < kLayers; ++l)
                 for (size_t i = 0; i < std::size(kLayerShapes); ++i)
-                    step += timed(i, kLayerShapes[i], layer_data[i].view(type, kLayerShapes[i], l));
-            step += timed(std::size(kLayerShapes), kOutputShape, output_data.view(type, kOutputShape, 0));
+                    step += timed(i, layer_data[i].copies[l]);
+            step += timed(std::size(kLayerShapes), output_data.copies[0]);
             if (steps++ < 0) {
                 for (auto& s : per_shape) s = {};
                 continue;
