@@ -160,7 +160,9 @@ void HttpServer::install_routes() {
             }
             send_error(res, ApiError(500, "internal error: " + what, "", "internal_error"));
         });
-    http_.set_logger([this](const httplib::Request&, const httplib::Response& res) {
+    // Counted before the response is written (the logger runs after), so a client that has its
+    // response already sees it in /metrics.
+    http_.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
         engine_.metrics().record_http(res.status);
     });
 }
