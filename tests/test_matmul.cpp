@@ -149,7 +149,8 @@ TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
     const int64_t cols = is_quantized(type) ? 512 : 604;
     const Matrix m = random_matrix(type, 70, cols, 3);
     std::mt19937 rng(4);
-    const int64_t max_n = 17;
+    // Up to 64 rows half-precision weights are read directly, beyond through f32 panels.
+    const int64_t max_n = 70;
     const std::vector<float> x = random_values(rng, size_t(max_n * cols), 1.0f);
     std::vector<std::vector<float>> single(max_n);
     for (int64_t t = 0; t < max_n; ++t) {
@@ -157,7 +158,7 @@ TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
         single[t] = run(m.w, xt, 1, 1);
         EXPECT_EQ(run(m.w, xt, 1, 2), single[t]) << "threads, t " << t;
     }
-    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17}) {
+    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17, 64, 70}) {
         for (const int threads : {1, 2}) {
             const std::vector<float> y = run(m.w, x, n, threads);
             for (int64_t t = 0; t < n; ++t)
@@ -237,9 +238,9 @@ TEST_P(RowGroups8Test, EqualsRowMajorBitForBit) {
         EXPECT_TRUE(std::equal(row.begin(), row.end(), m.w.row(r))) << "row " << r;
     }
     std::mt19937 rng(9);
-    const int64_t max_n = 13;
+    const int64_t max_n = 66;
     const std::vector<float> x = random_values(rng, size_t(max_n * m.w.cols), 1.0f);
-    for (const int64_t n : {1, 2, 3, 4, 5, 8, 13}) {
+    for (const int64_t n : {1, 2, 3, 4, 5, 8, 13, 66}) {
         const std::vector<float> expected = run(m.w, x, n, 1);
         for (const int threads : {1, 2, 3})
             EXPECT_EQ(run(g, x, n, threads), expected) << "n " << n << " threads " << threads;

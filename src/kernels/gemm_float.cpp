@@ -100,45 +100,64 @@ LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w
     }
 }
 
-// Few activation rows: one pass over the weights, straight from their own type. Row-major
-// rows are read without software prefetch (prefetching the next tile measured 10% slower
-// decode on F16); regrouped ones are one stream, prefetched in accumulate.
-template <typename Src, int kRows, int kCols, int kStep>
-LLMOPT_AVX2 void direct_tile(const WeightMatrix& w, const Activations& a, int64_t r, int64_t r_end,
-                             float* y) {
-    const typename Src::Elem* p[kRows];
-    row_pointers<Src, kRows>(w, r, p);
+// One tile: weight rows [r, r + kRows) (read through `rows`, of type Src, kStep as in
+// row_pointers) against activation rows [t, t + kCols); the tails come from the weights' own
+// rows (TailSrc).
+template <typename Src, typename TailSrc, int kRows, int kCols, int kStep>
+LLMOPT_AVX2 void tile(const WeightMatrix& w, const Activations& a,
+                      const typename Src::Elem* const* rows, int64_t t, int64_t r, int64_t r_end,
+                      float* y) {
     const float* x[kCols];
-    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(c);
+    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
     __m256 acc[kRows][kCols];
     for (auto& row : acc)
         for (auto& v : row) v = _mm256_setzero_ps();
-    accumulate<Src, kRows, kCols, kStep>(p, x, 0, w.cols - w.cols % 8, acc);
-    finish<Src, kRows, kCols>(acc, w, a, 0, r, std::min(r_end, w.rows) - r, y);
+    accumulate<Src, kRows, kCols, kStep>(rows, x, 0, w.cols - w.cols % 8, acc);
+    finish<TailSrc, kRows, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
 }
 
-// Batches: a 4 x 3 tile (4 weight rows, 3 activation rows: 12 accumulators, 3 activation
-// registers and one weight register, the 16 ymm registers) loads 7 vectors per 12 FMAs.
-// Half-precision rows are first widened to f32, 4 at a time (the panel, in the thread's
-// workspace), so the conversion is paid once per 4 rows and chunk of activations rather than
-// once per tile. Each chunk of activation rows reads every weight row of the range from
-// memory once (to widen it), so chunks are long: 129 rows (43 tiles) take a 128-token prefill
-// in one pass; 1 MB of activations at 2048 columns, served from L2/L3. Measured against chunks
-// of 48: pp128 +18% on F16, pp512 unchanged (larger chunks gain nothing more).
+// Activation rows [0, a.n) against one set of 4 weight rows, in 4 x 3 tiles (4 weight rows, 3
+// activation rows: 12 accumulators, 3 activation registers and one weight register, the 16
+// ymm registers; 7 loads per 12 FMAs).
+template <typename Src, typename TailSrc, int kStep>
+LLMOPT_AVX2 void tiles_4_rows(const WeightMatrix& w, const Activations& a,
+                              const typename Src::Elem* const* rows, int64_t t0, int64_t t1,
+                              int64_t r, int64_t r_end, float* y) {
+    int64_t t = t0;
+    for (; t + 3 <= t1; t += 3) tile<Src, TailSrc, 4, 3, kStep>(w, a, rows, t, r, r_end, y);
+    if (t1 - t == 2) tile<Src, TailSrc, 4, 2, kStep>(w, a, rows, t, r, r_end, y);
+    if (t1 - t == 1) tile<Src, TailSrc, 4, 1, kStep>(w, a, rows, t, r, r_end, y);
+}
+
+// Few activation rows: the tiles read the weights in their own type. The first tile of each 4
+// rows brings them from memory while it computes; the others find them in L1 (16 KB of halves
+// at 2048 columns). Row-major rows are read without software prefetch (prefetching the next
+// tile measured 10% slower decode on F16); regrouped ones are one stream, prefetched in
+// accumulate. One activation row takes 8 weight rows: 8 independent FMA chains to cover the
+// latency.
+template <typename Src, int kStep>
+LLMOPT_AVX2 void rows_direct(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                             int64_t r_end, float* y) {
+    for (int64_t r = r_begin; r < r_end; r += a.n == 1 ? 8 : 4) {
+        const typename Src::Elem* rows[8];
+        if (a.n == 1) {
+            row_pointers<Src, 8>(w, r, rows);
+            tile<Src, Src, 8, 1, kStep>(w, a, rows, 0, r, r_end, y);
+        } else {
+            row_pointers<Src, 4>(w, r, rows);
+            tiles_4_rows<Src, Src, kStep>(w, a, rows, 0, a.n, r, r_end, y);
+        }
+    }
+}
+
+// Many activation rows: half-precision rows are first widened to f32, 4 at a time (the panel,
+// in the thread's workspace), so the conversion is paid once per 4 rows and chunk of
+// activations rather than once per tile. Each chunk of activation rows reads every weight row
+// of the range from memory once (to widen it), so chunks are long: 129 rows (43 tiles) take a
+// 128-token prefill in one pass; 1 MB of activations at 2048 columns, served from L2/L3.
+// Measured against chunks of 48: pp128 +18% on F16, pp512 unchanged (larger chunks gain
+// nothing more).
 constexpr int64_t kChunk = 129;
-
-template <typename Src, int kCols, typename PanelSrc>
-LLMOPT_AVX2 void panel_tile(const WeightMatrix& w, const Activations& a,
-                            const typename PanelSrc::Elem* const* panel, int64_t t, int64_t r,
-                            int64_t r_end, float* y) {
-    const float* x[kCols];
-    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
-    __m256 acc[4][kCols];
-    for (auto& row : acc)
-        for (auto& v : row) v = _mm256_setzero_ps();
-    accumulate<PanelSrc, 4, kCols, 1>(panel, x, 0, w.cols - w.cols % 8, acc);
-    finish<Src, 4, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
-}
 
 template <typename Src, bool kWiden, int kStep>
 LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64_t r_begin,
@@ -162,27 +181,23 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
                     src[i] = rows[i];
                 }
             }
-            int64_t t = t0;
-            for (; t + 3 <= t1; t += 3) panel_tile<Src, 3, PanelSrc>(w, a, src, t, r, r_end, y);
-            if (t1 - t == 2) panel_tile<Src, 2, PanelSrc>(w, a, src, t, r, r_end, y);
-            if (t1 - t == 1) panel_tile<Src, 1, PanelSrc>(w, a, src, t, r, r_end, y);
+            tiles_4_rows<PanelSrc, Src, 1>(w, a, src, t0, t1, r, r_end, y);
         }
     }
 }
 
+// Up to this many activation rows, half-precision weights are read by the tiles directly: the
+// panel's widening pass reads the rows from memory without computing, and with few tiles per
+// panel that pass is not hidden (F16 tg16x16 36.9 -> 47.9 t/s, x64 46.1 -> 51.8, x4 17.0 ->
+// 26.8; pp64 and pp128 within the noise, pp512 lower).
+constexpr int64_t kDirectMaxRows = 64;
+
 template <typename Src, bool kWiden, int kStep>
 LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                  int64_t r_end, float* y, void* workspace) {
-    if (a.n >= 4) return rows_batched<Src, kWiden, kStep>(w, a, r_begin, r_end, y, workspace);
-    // One activation row: 8 weight rows give 8 independent FMA chains to cover the latency.
-    for (int64_t r = r_begin; r < r_end; r += a.n == 1 ? 8 : 4) {
-        if (a.n == 1)
-            direct_tile<Src, 8, 1, kStep>(w, a, r, r_end, y);
-        else if (a.n == 2)
-            direct_tile<Src, 4, 2, kStep>(w, a, r, r_end, y);
-        else
-            direct_tile<Src, 4, 3, kStep>(w, a, r, r_end, y);
-    }
+    if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows))
+        return rows_direct<Src, kStep>(w, a, r_begin, r_end, y);
+    rows_batched<Src, kWiden, kStep>(w, a, r_begin, r_end, y, workspace);
 }
 
 template <typename Src, bool kWiden>
