@@ -116,7 +116,7 @@ LLMOPT_AVX2 void tile(const WeightMatrix& w, const Activations& a,
     finish<TailSrc, kRows, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
 }
 
-// Activation rows [0, a.n) against one set of 4 weight rows, in 4 x 3 tiles (4 weight rows, 3
+// Activation rows [t0, t1) against one set of 4 weight rows, in 4 x 3 tiles (4 weight rows, 3
 // activation rows: 12 accumulators, 3 activation registers and one weight register, the 16
 // ymm registers; 7 loads per 12 FMAs).
 template <typename Src, typename TailSrc, int kStep>
@@ -188,8 +188,8 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
 
 // Up to this many activation rows, half-precision weights are read by the tiles directly: the
 // panel's widening pass reads the rows from memory without computing, and with few tiles per
-// panel that pass is not hidden (F16 tg16x16 36.9 -> 47.9 t/s, x64 46.1 -> 51.8, x4 17.0 ->
-// 26.8; pp64 and pp128 within the noise, pp512 lower).
+// panel that pass is not hidden (F16 tg32x16 38.5 -> 43.4 t/s, x4 16.6 -> 28.6, tg16x64
+// 46.1 -> 51.8; pp64 and pp128 within the noise, pp512 lower).
 constexpr int64_t kDirectMaxRows = 64;
 
 template <typename Src, bool kWiden, int kStep>
