@@ -174,11 +174,12 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kTypes), type
 // Many threads over few rows (long ones, so the matmul does use threads): ranges may be empty
 // or end inside a tile.
 TEST(Matmul, MoreThreadsThanTilesStillExact) {
+    // 12 x 8192 x 11 multiply-adds: just above where the matmul starts using threads (2^20).
     const Matrix m = random_matrix(DType::kQ4_0, 12, 8192, 5);
     std::mt19937 rng(6);
-    const std::vector<float> x = random_values(rng, 8192 * 5, 1.0f);
-    const std::vector<float> one = run(m.w, x, 5, 1);
-    EXPECT_EQ(run(m.w, x, 5, 7), one);
+    const std::vector<float> x = random_values(rng, 8192 * 11, 1.0f);
+    const std::vector<float> one = run(m.w, x, 11, 1);
+    EXPECT_EQ(run(m.w, x, 11, 7), one);
 }
 
 // The matmul's AVX2 activation quantizers write exactly quantize_activation's bytes: rows
@@ -240,7 +241,8 @@ TEST_P(RowGroups8Test, EqualsRowMajorBitForBit) {
     std::mt19937 rng(9);
     const int64_t max_n = 66;
     const std::vector<float> x = random_values(rng, size_t(max_n * m.w.cols), 1.0f);
-    for (const int64_t n : {1, 2, 3, 4, 5, 8, 13, 66}) {
+    // From 20 rows (48 x 1152 x 20 multiply-adds) the matmul uses threads.
+    for (const int64_t n : {1, 2, 3, 4, 5, 8, 13, 20, 66}) {
         const std::vector<float> expected = run(m.w, x, n, 1);
         for (const int threads : {1, 2, 3})
             EXPECT_EQ(run(g, x, n, threads), expected) << "n " << n << " threads " << threads;
