@@ -154,8 +154,9 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
     const int64_t cols = w.cols, rows = w.rows;
     // Below this many multiply-adds, waking the other threads costs more than it saves: a
     // sleeping worker takes tens of microseconds to wake, and longer when a server's HTTP
-    // threads share the cores (stories260K's 512 x 64 output layer for 16 sequences stays on
-    // one thread; 1 << 18 served 15.9k tokens/s where this serves 20.2k).
+    // threads share the cores (stories260K's 512 x 64 output layer for 16 sequences now stays
+    // on one thread: with attention's threshold raised too, its server went from 15.9k to
+    // 20.2k generated tokens/s, docs/PERFORMANCE.md).
     constexpr int64_t kMinParallelWork = 1 << 20;
     ThreadPool& pool = ThreadPool::global();
     const int32_t threads = rows * cols * n >= kMinParallelWork ? pool.size() : 1;
