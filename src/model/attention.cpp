@@ -297,7 +297,9 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
         longest = std::max(longest, batch.positions[t] + 1);
         work += int64_t(batch.positions[t] + 1) * c.n_heads * hd * 2;
     }
-    // As in matmul: less work than this is done sooner on one thread than shared.
+    // Less work than this is done sooner on one thread than shared (see matmul's threshold;
+    // this one is lower because each of attention's multiply-adds carries a score, a softmax
+    // term and a scattered KV read).
     constexpr int64_t kMinParallelWork = 1 << 18;
     const bool simd = kernels::cpu_has_avx2();
     const bool simd_f32 = simd && hd % 8 == 0;
