@@ -226,9 +226,9 @@ TEST(Matmul, SimdActivationQuantizersAreByteIdentical) {
 class RowGroups8Test : public ::testing::TestWithParam<DType> {};
 
 // A matrix of one of the regrouped types (a few Q8_0 quants at -128, which quantize_row never
-// writes but a file may hold) with rows of 1152 columns: 9 quads.
+// writes but a file may hold) with rows of 1152 columns, 9 quads (Q4_K: 1280, 5 super-blocks).
 Matrix regroupable_matrix(DType type, int64_t rows, uint32_t seed) {
-    Matrix m = random_matrix(type, rows, 1152, seed);
+    Matrix m = random_matrix(type, rows, type == DType::kQ4_K ? 1280 : 1152, seed);
     if (type == DType::kQ8_0)
         for (int64_t r = 1; r < rows; r += 5) m.bytes[r * m.w.row_stride() + 2 + r % 32] = 0x80;
     return m;
@@ -265,28 +265,35 @@ TEST_P(RowGroups8Test, EqualsRowMajorBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RowGroups8Test,
-                         ::testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kF16, DType::kBF16),
+                         ::testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kF16,
+                                           DType::kBF16),
                          type_name);
 
 // The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the
 // same outputs; matmul picks one, so both are run here directly on prepared activations.
 TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
     if (!gemm::avx2::cpu_has_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI";
-    for (const DType type : {DType::kQ4_0, DType::kQ8_0}) {
-        const Matrix m = regroupable_matrix(type, 16, 10);
+    struct Kernels {
+        DType type;
+        gemm::RowRangeFn avx2, vnni;
+    };
+    for (const Kernels& k : {Kernels{DType::kQ4_0, gemm::avx2::rows_q4_0x8, gemm::avx2::rows_q4_0x8_vnni},
+                             Kernels{DType::kQ8_0, gemm::avx2::rows_q8_0x8, gemm::avx2::rows_q8_0x8_vnni},
+                             Kernels{DType::kQ4_K, gemm::avx2::rows_q4_kx8, gemm::avx2::rows_q4_kx8_vnni}}) {
+        const Matrix m = regroupable_matrix(k.type, 16, 10);
         std::vector<uint8_t> grouped(m.bytes.size());
         const WeightMatrix g = interleave_rows8(m.w, grouped.data());
         std::mt19937 rng(11);
         const int64_t n = 6, blocks = g.cols / 32;
         const std::vector<float> x = random_values(rng, size_t(n * g.cols), 1.0f);
-        const size_t stride = row_bytes(DType::kQ8_0, g.cols);
+        const DType act = k.type == DType::kQ4_K ? DType::kQ8_K : DType::kQ8_0;
+        const size_t stride = row_bytes(act, g.cols);
         std::vector<uint8_t> rows(stride * n);
         for (int64_t t = 0; t < n; ++t)
-            quantize_activation(DType::kQ8_0, x.data() + t * g.cols, rows.data() + t * stride,
-                                g.cols);
+            quantize_activation(act, x.data() + t * g.cols, rows.data() + t * stride, g.cols);
         std::vector<float> scales(size_t(2 * blocks * 4));
         std::vector<int32_t> offsets(scales.size());
-        for (int64_t first = 0; first < n; first += 4)
+        for (int64_t first = 0; act == DType::kQ8_0 && first < n; first += 4)
             gemm::fill_group_tables(
                 rows.data() + first * stride, stride, std::min<int64_t>(4, n - first), g.cols,
                 scales.data() + first / 4 * blocks * 4, offsets.data() + first / 4 * blocks * 4);
@@ -296,21 +303,19 @@ TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
         a.row_stride = stride;
         a.group_scales = scales.data();
         a.group_offsets = offsets.data();
-        const bool q8 = type == DType::kQ8_0;
         std::vector<float> y_avx2(size_t(n * g.rows)), y_vnni(y_avx2.size());
-        (q8 ? gemm::avx2::rows_q8_0x8 : gemm::avx2::rows_q4_0x8)(g, a, 0, g.rows, y_avx2.data(),
-                                                                 nullptr);
-        (q8 ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q4_0x8_vnni)(g, a, 0, g.rows,
-                                                                           y_vnni.data(), nullptr);
-        EXPECT_EQ(y_vnni, y_avx2) << dtype_name(type);
-        EXPECT_EQ(y_avx2, run(m.w, x, n, 1)) << dtype_name(type);
+        k.avx2(g, a, 0, g.rows, y_avx2.data(), nullptr);
+        k.vnni(g, a, 0, g.rows, y_vnni.data(), nullptr);
+        EXPECT_EQ(y_vnni, y_avx2) << dtype_name(k.type);
+        EXPECT_EQ(y_avx2, run(m.w, x, n, 1)) << dtype_name(k.type);
     }
 }
 
 TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 12, 128, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 8, 96, 1).w));    // 3 blocks
-    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_K, 8, 256, 1).w));
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_K, 12, 256, 1).w));  // rows % 8
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ6_K, 8, 256, 1).w));
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 12, 64, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 8, 100, 1).w));  // cols % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF32, 8, 64, 1).w));

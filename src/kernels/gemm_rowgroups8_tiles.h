@@ -1,4 +1,5 @@
-// Private: the tiles of the kRowGroups8 kernels (Q4_0, Q8_0), compiled once per instruction set.
+// Private: the tiles of the kRowGroups8 kernels (Q4_0, Q8_0), compiled once per instruction set,
+// and the loop over them every regrouped format shares.
 // The including file defines LLMOPT_ROWGROUPS8_TARGET (the functions' target attribute) and
 // kWithVnni (whether block dots use AVX-VNNI's vpdpbusd) before including it; everything here
 // is local to that file.
@@ -153,29 +154,41 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
     for (int t = 0; t < kActs; ++t) _mm256_storeu_ps(y + (t0 + t) * w.rows + r, acc[t]);
 }
 
+// The tile of the block formats above, as rows_tiles calls it.
+template <typename Fmt>
+struct BlockTile {
+    template <int kActs>
+    LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
+                                             int64_t t0, int64_t r, float* y) {
+        tile<Fmt, kActs>(w, a, t0, r, y);
+    }
+};
+
 // Groups of 4 activation rows in chunks that each group of weight rows passes over while it
 // stays in L1 (see gemm_q4_0_q8_0.cpp); a ragged last group runs its rows as they are.
+// Tile::run<kActs>(w, a, t0, r, y) computes activation rows t0 ... t0 + kActs - 1 against
+// the 8 rows of group r / 8.
 constexpr int64_t kGroupsPerChunk = 32;
 
-template <typename Fmt>
+template <typename Tile>
 LLMOPT_ROWGROUPS8_TARGET void rows_tiles(const WeightMatrix& w, const Activations& a,
                                          int64_t r_begin, int64_t r_end, float* y) {
     const int64_t whole = a.n / 4 * 4;
     for (int64_t g0 = 0; g0 * 4 < whole; g0 += kGroupsPerChunk) {
         const int64_t g1 = std::min(whole / 4, g0 + kGroupsPerChunk);
         for (int64_t r = r_begin; r < r_end; r += kGroupRows)
-            for (int64_t g = g0; g < g1; ++g) tile<Fmt, 4>(w, a, 4 * g, r, y);
+            for (int64_t g = g0; g < g1; ++g) Tile::template run<4>(w, a, 4 * g, r, y);
     }
     for (int64_t r = r_begin; r < r_end; r += kGroupRows) {
         switch (a.n - whole) {
             case 1:
-                tile<Fmt, 1>(w, a, whole, r, y);
+                Tile::template run<1>(w, a, whole, r, y);
                 break;
             case 2:
-                tile<Fmt, 2>(w, a, whole, r, y);
+                Tile::template run<2>(w, a, whole, r, y);
                 break;
             case 3:
-                tile<Fmt, 3>(w, a, whole, r, y);
+                Tile::template run<3>(w, a, whole, r, y);
                 break;
             default:
                 break;

@@ -29,12 +29,18 @@ void rows_vec_dot(const WeightMatrix& w, const gemm::Activations& a, int64_t r_b
 gemm::Kernel kernel_for(const WeightMatrix& w) {
     // Only interleave_rows8 makes the other layout, and only where these kernels (and the
     // float kernels below, which read both layouts) run.
-    if (w.layout == WeightLayout::kRowGroups8 &&
-        (w.type == DType::kQ4_0 || w.type == DType::kQ8_0)) {
+    if (w.layout == WeightLayout::kRowGroups8) {
         const bool vnni = gemm::avx2::cpu_has_avx_vnni();
-        if (w.type == DType::kQ8_0)
-            return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
-        return {vnni ? gemm::avx2::rows_q4_0x8_vnni : gemm::avx2::rows_q4_0x8, true, nullptr};
+        switch (w.type) {
+            case DType::kQ4_0:
+                return {vnni ? gemm::avx2::rows_q4_0x8_vnni : gemm::avx2::rows_q4_0x8, true, nullptr};
+            case DType::kQ8_0:
+                return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
+            case DType::kQ4_K:
+                return {vnni ? gemm::avx2::rows_q4_kx8_vnni : gemm::avx2::rows_q4_kx8, false, nullptr};
+            default:
+                break;  // F16 / BF16: the float kernels read both layouts
+        }
     }
     if (cpu_has_avx2()) {
         switch (w.type) {

@@ -23,6 +23,14 @@ LLMOPT_AVX2 inline float hsum(__m256 v) {
     return hsum(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
+// The exact int32 sum of the 8 lanes.
+LLMOPT_AVX2 inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
 LLMOPT_AVX2 inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
 // Adjacent int16 pairs summed to int32 (the second half of a u8 x s8 dot).

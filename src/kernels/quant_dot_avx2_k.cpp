@@ -1,7 +1,9 @@
 // AVX2 dot products of K-quant super-blocks with Q8_K activations, one or more rows at a time.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm_kernels.h"
 #include "quant_avx2.h"
@@ -67,6 +69,29 @@ LLMOPT_AVX2 inline __m128i unpack_scales_mins_k4(const uint8_t* packed) {
                          static_cast<int>(scales_hi), static_cast<int>(scales_lo));
 }
 
+// The float steps of one Q4_K / Q5_K output, a super-block at a time, from its exact integers
+// isum = sum(scale * dot) and imin = sum(min * bsum) held as 8 int32 lanes:
+//  LaneChain (Q5_K): lane-wise acc = fma(d_a * d, float(isum), acc), and acc_min likewise with
+//   dmin and imin, the lanes summed at the end: llama.cpp's chain, so its logits to rounding;
+//  ScalarChain (Q4_K): the lanes summed per super-block first, one scalar chain, which the
+//   regrouped kernel (gemm_rowgroups8_k_tiles.h), one row per lane, follows bit for bit.
+struct LaneChain {
+    __m256 acc{}, acc_min{};
+    LLMOPT_AVX2 void add(float d, float dmin, __m256i isum, __m256i imin) {
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(imin), acc_min);
+    }
+    LLMOPT_AVX2 float result() const { return hsum(acc) - hsum(acc_min); }
+};
+struct ScalarChain {
+    float acc = 0, acc_min = 0;
+    LLMOPT_AVX2 void add(float d, float dmin, __m256i isum, __m256i imin) {
+        acc = std::fma(d, float(hsum_i32(isum)), acc);
+        acc_min = std::fma(dmin, float(hsum_i32(imin)), acc_min);
+    }
+    LLMOPT_AVX2 float result() const { return acc - acc_min; }
+};
+
 // Q4_K and Q5_K: 4 chunks of 64 elements, each a 32-byte load of nibbles (low: sub-block 2k,
 // high: 2k+1); `fifth` (Q5_K) is the qh bytes, bit 2k / 2k+1 giving the 5th bit.
 // kRows weight rows w[i] against kActs activation rows y[j] (out[i * kActs + j]): each weight
@@ -79,9 +104,7 @@ template <bool kFifthBit, int kRows, int kActs>
 LLMOPT_AVX2 inline void dot_q45_k(int64_t n, const uint8_t* const* w, size_t block_bytes,
                                   const BlockQ8_K* const* y, float* out,
                                   const uint8_t* next = nullptr) {
-    __m256 acc[kRows][kActs], acc_min[kRows][kActs];
-    for (int i = 0; i < kRows; ++i)
-        for (int j = 0; j < kActs; ++j) acc[i][j] = acc_min[i][j] = _mm256_setzero_ps();
+    std::conditional_t<kFifthBit, LaneChain, ScalarChain> chain[kRows][kActs];
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < n / kQK_K; ++b) {
@@ -133,16 +156,13 @@ LLMOPT_AVX2 inline void dot_q45_k(int64_t n, const uint8_t* const* w, size_t blo
             const float d_w = half_to_float(head.d), dmin_w = half_to_float(head.dmin);
 #pragma GCC unroll 4
             for (int j = 0; j < kActs; ++j) {
-                const __m256i imin = weighted_bsums(y[j][b], mins[i]);
-                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * d_w),
-                                            _mm256_cvtepi32_ps(isum[i][j]), acc[i][j]);
-                acc_min[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * dmin_w),
-                                                _mm256_cvtepi32_ps(imin), acc_min[i][j]);
+                chain[i][j].add(y[j][b].d * d_w, y[j][b].d * dmin_w, isum[i][j],
+                                weighted_bsums(y[j][b], mins[i]));
             }
         }
     }
     for (int i = 0; i < kRows; ++i)
-        for (int j = 0; j < kActs; ++j) out[i * kActs + j] = hsum(acc[i][j]) - hsum(acc_min[i][j]);
+        for (int j = 0; j < kActs; ++j) out[i * kActs + j] = chain[i][j].result();
 }
 
 // Q6_K, one weight row against kActs activation rows (as dot_q45_k, `next` the row after).

@@ -1,0 +1,140 @@
+// Private: the tile of the kRowGroups8 Q4_K kernels, compiled once per instruction set. Included
+// after gemm_rowgroups8_tiles.h, whose LLMOPT_ROWGROUPS8_TARGET, kWithVnni and helpers it uses.
+//
+// As for Q4_0, a 32-byte load of quants holds 4 bytes of each of the 8 rows, row i in 32-bit
+// lane i, and each row's sums stay in its lane. Piece 8 c + k holds in its low nibbles elements
+// 64 c + 4 k ... + 3 (sub-block 2 c) and in its high nibbles the same 32 further on (sub-block
+// 2 c + 1). A sub-block's 8 pieces are summed, then multiplied by the 8 rows' scales for it:
+//  AVX2: maddubs pair sums added in int16 (8 x 2 x 15 x 128 = 30720 fits), then madd with the
+//   scale in both int16 halves of each lane gives scale x the lane's sum in int32;
+//  AVX-VNNI: vpdpbusd sums in int32, then vpmulld by the scale.
+// The mins: imin = sum_j min_j (bsum_2j + bsum_2j+1), by madd (vpdpwssd) of the min in both
+// halves of a lane with the activation's two 16-element sums of sub-block j, broadcast.
+// Both give the exact integers of rows_q4_k's chain, so the same outputs bit for bit.
+#pragma once
+
+namespace llmopt::kernels::gemm::avx2 {
+namespace {
+
+// vpshufb indices taking byte j of every 32-bit lane into the low byte of both int16 halves
+// (kBoth) or of the lane alone: the lane's value zero-extended.
+constexpr ShuffleIndex make_lane_byte(int j, bool both) {
+    ShuffleIndex t{};
+    for (int lane = 0; lane < 8; ++lane) {
+        const auto source = static_cast<uint8_t>(4 * (lane % 4) + j);
+        t.bytes[4 * lane] = source;
+        t.bytes[4 * lane + 1] = 0x80;
+        t.bytes[4 * lane + 2] = both ? source : 0x80;
+        t.bytes[4 * lane + 3] = 0x80;
+    }
+    return t;
+}
+inline constexpr ShuffleIndex kLaneByte[4] = {make_lane_byte(0, false), make_lane_byte(1, false),
+                                              make_lane_byte(2, false), make_lane_byte(3, false)};
+inline constexpr ShuffleIndex kLaneByteBoth[4] = {make_lane_byte(0, true), make_lane_byte(1, true),
+                                                  make_lane_byte(2, true), make_lane_byte(3, true)};
+
+// A super-block's scales, mins and float scales of the 8 rows: byte j of lane i of `scales[h]`
+// is row i's scale of sub-block 4 h + j (the word-wise unpacking of unpack_scale_min_k4).
+struct Q4_KHead {
+    __m256i scales[2], mins[2];
+    __m256 d, dmin;
+};
+
+// The top 2 bits of every byte, moved to bits 4 and 5.
+LLMOPT_ROWGROUPS8_TARGET inline __m256i top2(__m256i s) {
+    return _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s, 6), _mm256_set1_epi8(0x03)), 4);
+}
+
+LLMOPT_ROWGROUPS8_TARGET inline Q4_KHead unpack_q4_k_head(const uint8_t* group) {
+    const __m256i s0 = load256(group + kQ4_KScales);
+    const __m256i s1 = load256(group + kQ4_KScales + 32);
+    const __m256i s2 = load256(group + kQ4_KScales + 64);
+    const __m256i low6 = _mm256_set1_epi8(0x3F), low4 = _mm256_set1_epi8(0x0F);
+    Q4_KHead h;
+    h.scales[0] = _mm256_and_si256(s0, low6);
+    h.mins[0] = _mm256_and_si256(s1, low6);
+    h.scales[1] = _mm256_or_si256(_mm256_and_si256(s2, low4), top2(s0));
+    h.mins[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, 4), low4), top2(s1));
+    h.d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group + kQ4_KD)));
+    h.dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(group + kQ4_KDmin)));
+    return h;
+}
+
+// Activation rows t0 ... t0 + kActs - 1 against the 8 rows of group r / 8.
+template <int kActs>
+LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
+                                        int64_t r, float* y) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    const int64_t blocks = w.cols / kQK_K;
+    const uint8_t* group = w.data + r * w.row_stride();  // r is the group's first row
+    const BlockQ8_K* x[kActs];
+    for (int t = 0; t < kActs; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(a.row(t0 + t));
+    __m256 acc[kActs], acc_min[kActs];
+    for (int t = 0; t < kActs; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, group += kQ4_KGroupBytes) {
+        // One super-block ahead: measured faster than two (the Q4_0 distance) or none.
+        prefetch_span(group + kQ4_KGroupBytes, kQ4_KGroupBytes);
+        const Q4_KHead h = unpack_q4_k_head(group);
+        __m256i isum[kActs], imin[kActs];
+        for (int t = 0; t < kActs; ++t) isum[t] = imin[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            __m256i s[kActs];
+            for (auto& v : s) v = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; ++k) {
+                const __m256i raw = load256(group + 32 * (8 * (j / 2) + k));
+                const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, mask);
+#pragma GCC unroll 4
+                for (int t = 0; t < kActs; ++t) {
+                    const __m256i act = broadcast4(x[t][b].qs + 32 * j + 4 * k);
+                    if constexpr (kWithVnni)
+                        s[t] = _mm256_dpbusd_avx_epi32(s[t], q, act);
+                    else
+                        s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(q, act));
+                    keep(s[t]);
+                }
+            }
+            const __m256i table = h.scales[j / 4];
+#pragma GCC unroll 4
+            for (int t = 0; t < kActs; ++t) {
+                if constexpr (kWithVnni)
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], pick_i16(table, kLaneByte[j % 4])));
+                else
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s[t], pick_i16(table, kLaneByteBoth[j % 4])));
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) {
+            const __m256i m = pick_i16(h.mins[j / 4], kLaneByteBoth[j % 4]);
+#pragma GCC unroll 4
+            for (int t = 0; t < kActs; ++t) {
+                const __m256i bsums = broadcast4(reinterpret_cast<const int8_t*>(x[t][b].bsums + 2 * j));
+                if constexpr (kWithVnni)
+                    imin[t] = _mm256_dpwssd_avx_epi32(imin[t], m, bsums);
+                else
+                    imin[t] = _mm256_add_epi32(imin[t], _mm256_madd_epi16(m, bsums));
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < kActs; ++t) {
+            const __m256 d_a = _mm256_set1_ps(x[t][b].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(h.d, d_a), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_mul_ps(h.dmin, d_a), _mm256_cvtepi32_ps(imin[t]), acc_min[t]);
+        }
+    }
+    for (int t = 0; t < kActs; ++t)
+        _mm256_storeu_ps(y + (t0 + t) * w.rows + r, _mm256_sub_ps(acc[t], acc_min[t]));
+}
+
+struct Q4_KTile {
+    template <int kActs>
+    LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
+                                             int64_t t0, int64_t r, float* y) {
+        q4_k_tile<kActs>(w, a, t0, r, y);
+    }
+};
+
+}  // namespace
+}  // namespace llmopt::kernels::gemm::avx2
