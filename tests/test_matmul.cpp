@@ -226,9 +226,10 @@ TEST(Matmul, SimdActivationQuantizersAreByteIdentical) {
 class RowGroups8Test : public ::testing::TestWithParam<DType> {};
 
 // A matrix of one of the regrouped types (a few Q8_0 quants at -128, which quantize_row never
-// writes but a file may hold) with rows of 1152 columns, 9 quads (Q4_K: 1280, 5 super-blocks).
+// writes but a file may hold) with rows of 1152 columns, 9 quads (K-quants: 1280, 5 super-blocks).
 Matrix regroupable_matrix(DType type, int64_t rows, uint32_t seed) {
-    Matrix m = random_matrix(type, rows, type == DType::kQ4_K ? 1280 : 1152, seed);
+    const bool k_quant = type == DType::kQ4_K || type == DType::kQ6_K;
+    Matrix m = random_matrix(type, rows, k_quant ? 1280 : 1152, seed);
     if (type == DType::kQ8_0)
         for (int64_t r = 1; r < rows; r += 5) m.bytes[r * m.w.row_stride() + 2 + r % 32] = 0x80;
     return m;
@@ -265,8 +266,8 @@ TEST_P(RowGroups8Test, EqualsRowMajorBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, RowGroups8Test,
-                         ::testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kF16,
-                                           DType::kBF16),
+                         ::testing::Values(DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K,
+                                           DType::kF16, DType::kBF16),
                          type_name);
 
 // The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the
@@ -277,16 +278,18 @@ TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
         DType type;
         gemm::RowRangeFn avx2, vnni;
     };
-    for (const Kernels& k : {Kernels{DType::kQ4_0, gemm::avx2::rows_q4_0x8, gemm::avx2::rows_q4_0x8_vnni},
-                             Kernels{DType::kQ8_0, gemm::avx2::rows_q8_0x8, gemm::avx2::rows_q8_0x8_vnni},
-                             Kernels{DType::kQ4_K, gemm::avx2::rows_q4_kx8, gemm::avx2::rows_q4_kx8_vnni}}) {
+    namespace k8 = gemm::avx2;
+    for (const Kernels& k : {Kernels{DType::kQ4_0, k8::rows_q4_0x8, k8::rows_q4_0x8_vnni},
+                             Kernels{DType::kQ8_0, k8::rows_q8_0x8, k8::rows_q8_0x8_vnni},
+                             Kernels{DType::kQ4_K, k8::rows_q4_kx8, k8::rows_q4_kx8_vnni},
+                             Kernels{DType::kQ6_K, k8::rows_q6_kx8, k8::rows_q6_kx8_vnni}}) {
         const Matrix m = regroupable_matrix(k.type, 16, 10);
         std::vector<uint8_t> grouped(m.bytes.size());
         const WeightMatrix g = interleave_rows8(m.w, grouped.data());
         std::mt19937 rng(11);
         const int64_t n = 6, blocks = g.cols / 32;
         const std::vector<float> x = random_values(rng, size_t(n * g.cols), 1.0f);
-        const DType act = k.type == DType::kQ4_K ? DType::kQ8_K : DType::kQ8_0;
+        const DType act = activation_type(k.type);
         const size_t stride = row_bytes(act, g.cols);
         std::vector<uint8_t> rows(stride * n);
         for (int64_t t = 0; t < n; ++t)
@@ -315,7 +318,7 @@ TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 12, 128, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 8, 96, 1).w));    // 3 blocks
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_K, 12, 256, 1).w));  // rows % 8
-    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ6_K, 8, 256, 1).w));
+    EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ5_K, 8, 256, 1).w));
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 12, 64, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 8, 100, 1).w));  // cols % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF32, 8, 64, 1).w));

@@ -206,7 +206,7 @@ TEST(Invariance, ChunkingBatchingAndThreadsGiveIdenticalLogits) {
 // give the logits of the files' own layout bit for bit, in prefill and in one-token steps.
 TEST(Invariance, RegroupedWeightsGiveIdenticalLogits) {
     if (!kernels::cpu_has_avx2()) GTEST_SKIP() << "no regrouped kernel on this CPU";
-    for (const char* type : {"q4_0", "q8_0", "q4_k_m", "f16", "bf16"}) {
+    for (const char* type : {"q4_0", "q8_0", "q4_k_m", "q6_k", "f16", "bf16"}) {
         const std::string path = shared_path(std::string("testdata/llamacpp-quant/tiny-random-") + type + ".gguf");
         Model as_stored(load_gguf_weights(std::make_shared<GgufFile>(path)), false);
         Model regrouped = Model::load(path);

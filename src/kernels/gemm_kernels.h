@@ -70,6 +70,12 @@ constexpr RowGroups8 kQ4_0Groups{4}, kQ8_0Groups{8};
 // and dmin at kQ4_KDmin + 2 i.
 constexpr size_t kQ4_KGroupBytes = 8 * 144;
 constexpr size_t kQ4_KScales = 1024, kQ4_KD = 1120, kQ4_KDmin = 1136;
+// Q6_K in kRowGroups8: super-block b of the 8 rows is kQ6_KGroupBytes (the rows' 210 each):
+// the 32 pieces of 4 ql bytes, piece p of row i at 32 p + 4 i; the 16 pieces of qh at
+// kQ6_KHigh + 32 p + 4 i; the 16 scales as four words at kQ6_KScales + 32 k + 4 i; d at
+// kQ6_KD + 2 i.
+constexpr size_t kQ6_KGroupBytes = 8 * 210;
+constexpr size_t kQ6_KHigh = 1024, kQ6_KScales = 1536, kQ6_KD = 1664;
 // F16 / BF16 in kRowGroups8: chunk c (elements 8c ... 8c + 7) of the 8 rows follow each other,
 // so element k of row i is k / 8 * 64 + 8 i + k % 8 elements past the group's start.
 constexpr int64_t kHalfChunk = 8;
@@ -103,10 +109,15 @@ void rows_q4_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_beg
                       int64_t r_end, float* y, void* workspace);
 void rows_q8_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                       int64_t r_end, float* y, void* workspace);
-// Q4_K in the kRowGroups8 layout: the float chain of rows_q4_k, so the same results bit for bit.
+// Q4_K and Q6_K in the kRowGroups8 layout: the float chains of rows_q4_k and rows_q6_k, so the
+// same results bit for bit.
 void rows_q4_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                  float* y, void* workspace);
 void rows_q4_kx8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                      int64_t r_end, float* y, void* workspace);
+void rows_q6_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
+                 float* y, void* workspace);
+void rows_q6_kx8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                       int64_t r_end, float* y, void* workspace);
 bool cpu_has_avx_vnni();
 // Float weights with f32 activations: one 8-lane accumulator per output over the first

@@ -1,4 +1,4 @@
-// Q4_0 / Q8_0 / Q4_K weights regrouped 8 rows at a time (kRowGroups8): the AVX2 kernels.
+// Q4_0 / Q8_0 / Q4_K / Q6_K weights regrouped 8 rows at a time (kRowGroups8): the AVX2 kernels.
 #include "quant_avx2.h"
 
 #define LLMOPT_ROWGROUPS8_TARGET LLMOPT_AVX2
@@ -23,6 +23,11 @@ LLMOPT_AVX2 void rows_q8_0x8(const WeightMatrix& w, const Activations& a, int64_
 LLMOPT_AVX2 void rows_q4_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                              int64_t r_end, float* y, void*) {
     rows_tiles<Q4_KTile>(w, a, r_begin, r_end, y);
+}
+
+LLMOPT_AVX2 void rows_q6_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                             int64_t r_end, float* y, void*) {
+    rows_tiles<Q6_KTile>(w, a, r_begin, r_end, y);
 }
 
 }  // namespace llmopt::kernels::gemm::avx2

@@ -1,4 +1,5 @@
-// Regrouping Q4_0 / Q8_0 / Q4_K / F16 / BF16 matrices into the kRowGroups8 layout, and reading rows back out of it.
+// Regrouping Q4_0 / Q8_0 / Q4_K / Q6_K / F16 / BF16 matrices into the kRowGroups8 layout, and
+// reading rows back out of it.
 #include "llmopt/kernels/interleave.h"
 
 #include <cstddef>
@@ -47,6 +48,21 @@ void for_each_piece(const WeightMatrix& w, int i, Fn&& piece) {
         }
         return;
     }
+    if (w.type == DType::kQ6_K) {
+        for (int64_t b = 0; b < w.cols / kQK_K; ++b) {
+            const size_t row = b * sizeof(BlockQ6_K), group = b * gemm::kQ6_KGroupBytes;
+            for (int p = 0; p < kQK_K / 8; ++p)
+                piece(row + offsetof(BlockQ6_K, ql) + 4 * p, group + 32 * p + 4 * i, 4);
+            for (int p = 0; p < kQK_K / 16; ++p)
+                piece(row + offsetof(BlockQ6_K, qh) + 4 * p,
+                      group + gemm::kQ6_KHigh + 32 * p + 4 * i, 4);
+            for (int k = 0; k < 4; ++k)
+                piece(row + offsetof(BlockQ6_K, scales) + 4 * k,
+                      group + gemm::kQ6_KScales + 32 * k + 4 * i, 4);
+            piece(row + offsetof(BlockQ6_K, d), group + gemm::kQ6_KD + 2 * i, 2);
+        }
+        return;
+    }
     const int64_t blocks = w.cols / kQK;
     const size_t block_bytes = w.row_stride() / blocks;
     const gemm::RowGroups8 layout = layout_of(w.type);
@@ -60,7 +76,7 @@ void for_each_piece(const WeightMatrix& w, int i, Fn&& piece) {
 bool shape_fits(const WeightMatrix& w) {
     if (w.rows % kGroupRows != 0) return false;
     if (is_half(w.type)) return w.cols % gemm::kHalfChunk == 0;
-    if (w.type == DType::kQ4_K) return w.cols % kQK_K == 0;
+    if (w.type == DType::kQ4_K || w.type == DType::kQ6_K) return w.cols % kQK_K == 0;
     return (w.type == DType::kQ4_0 || w.type == DType::kQ8_0) && w.cols % (kQK * kQuadBlocks) == 0;
 }
 

@@ -38,6 +38,9 @@ gemm::Kernel kernel_for(const WeightMatrix& w) {
                 return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
             case DType::kQ4_K:
                 return {vnni ? gemm::avx2::rows_q4_kx8_vnni : gemm::avx2::rows_q4_kx8, false, nullptr};
+            case DType::kQ6_K:
+                return {vnni ? gemm::avx2::rows_q6_kx8_vnni : gemm::avx2::rows_q6_kx8, false,
+                        nullptr};
             default:
                 break;  // F16 / BF16: the float kernels read both layouts
         }

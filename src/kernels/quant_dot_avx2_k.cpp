@@ -165,14 +165,15 @@ LLMOPT_AVX2 inline void dot_q45_k(int64_t n, const uint8_t* const* w, size_t blo
         for (int j = 0; j < kActs; ++j) out[i * kActs + j] = chain[i][j].result();
 }
 
-// Q6_K, one weight row against kActs activation rows (as dot_q45_k, `next` the row after).
+// Q6_K, one weight row against kActs activation rows (as dot_q45_k, `next` the row after). Each
+// super-block's exact integer sum enters one scalar chain, as in the regrouped kernel
+// (gemm_rowgroups8_k_tiles.h), which follows it bit for bit.
 template <int kActs>
 LLMOPT_AVX2 inline void dot_q6_k_rows(int64_t n, const BlockQ6_K* x, const BlockQ8_K* const* y,
                                       float* out, const uint8_t* next = nullptr) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const __m256i three = _mm256_set1_epi8(3);
-    __m256 acc[kActs];
-    for (int j = 0; j < kActs; ++j) acc[j] = _mm256_setzero_ps();
+    float acc[kActs] = {};
     for (int64_t b = 0; b < n / kQK_K; ++b) {
         if (next) prefetch_span(next + b * sizeof(BlockQ6_K), sizeof(BlockQ6_K));
         const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
@@ -217,10 +218,9 @@ LLMOPT_AVX2 inline void dot_q6_k_rows(int64_t n, const BlockQ6_K* x, const Block
         const float d_w = half_to_float(x[b].d);
 #pragma GCC unroll 4
         for (int j = 0; j < kActs; ++j)
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(y[j][b].d * d_w), _mm256_cvtepi32_ps(isum[j]),
-                                     acc[j]);
+            acc[j] = std::fma(y[j][b].d * d_w, float(hsum_i32(isum[j])), acc[j]);
     }
-    for (int j = 0; j < kActs; ++j) out[j] = hsum(acc[j]);
+    for (int j = 0; j < kActs; ++j) out[j] = acc[j];
 }
 
 }  // namespace

@@ -9,8 +9,8 @@
 //                                                                     Q8_0: k < 8, 1024 bytes)
 //   [64 bytes of scales: block j, row i: d]
 // Q4_K: each super-block of the 8 rows is one 1152-byte run: the quants in 4-byte pieces, then
-// the packed scales in 4-byte words, then d and dmin (gemm_kernels.h has the offsets). F16 and
-// BF16: 8 elements of each row in turn.
+// the packed scales in 4-byte words, then d and dmin (gemm_kernels.h has the offsets); Q6_K
+// likewise in 1680 bytes: ql, qh, scales, d. F16 and BF16: 8 elements of each row in turn.
 // The matrix keeps its size; quads run along the row, groups follow each other.
 #pragma once
 
