@@ -193,6 +193,58 @@ TEST(Matmul, MoreThreadsThanTilesStillExact) {
     EXPECT_EQ(run(m.w, x, 11, 7), one);
 }
 
+// One pass over several matrices sharing an input gives each matrix's own matmul bit for bit:
+// regrouped Q4_0 shaped like a layer's q, k and v (the rows of all three shared among threads,
+// ranges crossing from one matrix to the next), F32 with rows not in eights, and matrices whose
+// kernels differ (multiplied one after the other). No write leaves its y.
+TEST(Matmul, SharedInputEqualsSeparateMatmulsBitForBit) {
+    struct Case {
+        std::vector<DType> types;
+        std::vector<int64_t> rows;
+        int64_t cols;
+    };
+    // 1024 x 1152 multiply-adds per activation row: threaded from n = 1.
+    const Case cases[] = {{{DType::kQ4_0, DType::kQ4_0, DType::kQ4_0}, {768, 128, 128}, 1152},
+                          {{DType::kF32, DType::kF32}, {37, 11}, 100},
+                          {{DType::kQ8_0, DType::kF16, DType::kQ8_0}, {64, 24, 40}, 256}};
+    std::mt19937 rng(12);
+    for (const Case& c : cases) {
+        std::vector<Matrix> ms;
+        std::vector<std::vector<uint8_t>> grouped(c.types.size());
+        std::vector<WeightMatrix> ws;
+        for (size_t i = 0; i < c.types.size(); ++i) {
+            ms.push_back(random_matrix(c.types[i], c.rows[i], c.cols, uint32_t(20 + i)));
+            grouped[i].resize(ms[i].bytes.size());
+            ws.push_back(interleaving_pays(ms[i].w) ? interleave_rows8(ms[i].w, grouped[i].data())
+                                                    : ms[i].w);
+        }
+        const std::vector<float> x = random_values(rng, size_t(9 * c.cols), 1.0f);
+        for (const int64_t n : {1, 4, 9}) {
+            for (const int threads : {1, 2, 3}) {
+                constexpr float kSentinel = -12345.0f;
+                std::vector<std::vector<float>> ys;
+                std::vector<MatmulOutput> outputs;
+                for (const WeightMatrix& w : ws)
+                    ys.emplace_back(size_t(n * w.rows) + 1, kSentinel);
+                for (size_t i = 0; i < ws.size(); ++i) outputs.push_back({&ws[i], ys[i].data()});
+                std::vector<uint8_t> scratch;
+                ThreadPool& pool = ThreadPool::global();
+                const int32_t before = pool.size();
+                pool.resize(threads);
+                matmul(outputs, x.data(), n, scratch);
+                pool.resize(before);
+                for (size_t i = 0; i < ws.size(); ++i) {
+                    EXPECT_EQ(ys[i].back(), kSentinel) << "write after y " << i;
+                    ys[i].pop_back();
+                    EXPECT_EQ(ys[i], run(ws[i], x, n, 1))
+                        << dtype_name(c.types[i]) << " matrix " << i << " n " << n << " threads "
+                        << threads;
+                }
+            }
+        }
+    }
+}
+
 // The matmul's AVX2 activation quantizers write exactly quantize_activation's bytes: rows
 // with ties (halves after scaling), an all-zero block, a block whose largest magnitude occurs
 // with both signs, and non-finite values (handed to the scalar code).

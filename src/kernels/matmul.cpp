@@ -83,6 +83,8 @@ QuantizeFn quantizer_for(DType act) {
                                                                           : quantize_activation;
 }
 
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 constexpr size_t kAlign = 64;
 size_t align_up(size_t v) {
     return (v + kAlign - 1) / kAlign * kAlign;
@@ -156,11 +158,29 @@ gemm::Activations prepare(const gemm::Kernel& kernel, DType act, QuantizeFn quan
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
             std::vector<uint8_t>& scratch) {
-    if (n <= 0 || w.rows <= 0) return;
-    const gemm::Kernel kernel = kernel_for(w);
-    const DType act = activation_type(w.type);
+    const MatmulOutput out{&w, y};
+    matmul(std::span(&out, 1), x, n, scratch);
+}
+
+void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
+            std::vector<uint8_t>& scratch) {
+    if (n <= 0 || outputs.empty()) return;
+    const WeightMatrix& first = *outputs[0].w;
+    const gemm::Kernel kernel = kernel_for(first);
+    // One pass needs one kernel and one prepared activation for all: otherwise one at a time.
+    const bool shared = std::all_of(outputs.begin(), outputs.end(), [&](const MatmulOutput& o) {
+        return o.w->type == first.type && o.w->cols == first.cols &&
+               kernel_for(*o.w).fn == kernel.fn;
+    });
+    if (!shared) {
+        for (const MatmulOutput& o : outputs) matmul(std::span(&o, 1), x, n, scratch);
+        return;
+    }
+    const DType act = activation_type(first.type);
     const QuantizeFn quantize = quantizer_for(act);
-    const int64_t cols = w.cols, rows = w.rows;
+    const int64_t cols = first.cols;
+    int64_t rows = 0;
+    for (const MatmulOutput& o : outputs) rows += o.w->rows;
     // Below this many multiply-adds, waking the other threads costs more than it saves: a
     // sleeping worker takes tens of microseconds to wake, and longer when a server's HTTP
     // threads share the cores (stories260K's 512 x 64 output layer for 16 sequences now stays
@@ -185,11 +205,13 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
         reinterpret_cast<uint8_t*>(align_up(reinterpret_cast<uintptr_t>(scratch.data())));
     uint8_t* workspaces = base + area_bytes * (private_rows ? threads : 1);
 
+    // The outputs' rows are cut into ranges of range_rows (the last of each output shorter),
+    // numbered across the outputs in order.
     constexpr int64_t kRangesPerThread = 4;
     const int64_t grains = (rows + kRowGrain - 1) / kRowGrain;
     const int64_t range_rows =
         std::max<int64_t>(1, grains / (int64_t(threads) * kRangesPerThread)) * kRowGrain;
-    std::atomic<int64_t> next_row{0};
+    std::atomic<int64_t> next_range{0};
     pool.run(threads, [&](int32_t id, int32_t nt) {
         gemm::Activations a;
         if (private_rows) {
@@ -203,12 +225,22 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y,
                         std::min(n, 4 * g_end));
             pool.barrier(nt);
         }
-        // Row ranges are claimed from a shared counter, a few per thread: a thread that
-        // is slowed (the cores are shared) leaves its remaining ranges to the others instead
-        // of making them wait. Which thread computes a row never changes its value.
-        for (int64_t begin; (begin = next_row.fetch_add(range_rows)) < rows;)
-            kernel.fn(w, a, begin, std::min(rows, begin + range_rows), y,
+        // Ranges are claimed from a shared counter, a few per thread: a thread that is slowed
+        // (the cores are shared) leaves its remaining ranges to the others instead of making
+        // them wait. Which thread computes a row never changes its value.
+        size_t o = 0;
+        int64_t ranges_before = 0;  // ranges of outputs[0 ... o - 1]
+        for (;;) {
+            const int64_t range = next_range.fetch_add(1);
+            while (o < outputs.size() &&
+                   range >= ranges_before + ceil_div(outputs[o].w->rows, range_rows))
+                ranges_before += ceil_div(outputs[o++].w->rows, range_rows);
+            if (o == outputs.size()) break;
+            const WeightMatrix& w = *outputs[o].w;
+            const int64_t begin = (range - ranges_before) * range_rows;
+            kernel.fn(w, a, begin, std::min(w.rows, begin + range_rows), outputs[o].y,
                       workspaces + work_bytes * id);
+        }
     });
 }
 

@@ -93,9 +93,9 @@ void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv) {
     const int32_t n = batch.size();
     for (int32_t t = 0; t < n; ++t)
         kernels::rms_norm(&xn_[size_t(t) * c.dim], &x_[size_t(t) * c.dim], L.attn_norm, c.dim, c.rms_eps);
-    kernels::matmul(L.wq, xn_.data(), n, q_.data(), act_scratch_);
-    kernels::matmul(L.wk, xn_.data(), n, k_.data(), act_scratch_);
-    kernels::matmul(L.wv, xn_.data(), n, v_.data(), act_scratch_);
+    const kernels::MatmulOutput qkv[] = {
+        {&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    kernels::matmul(qkv, xn_.data(), n, act_scratch_);
     add_bias(q_.data(), L.bq, n, c.q_dim());
     add_bias(k_.data(), L.bk, n, c.kv_dim());
     add_bias(v_.data(), L.bv, n, c.kv_dim());
@@ -134,8 +134,8 @@ void Model::ffn_block(int32_t l, int32_t n) {
 
 void Model::dense_ffn(const LayerWeights& L, int32_t n) {
     const int32_t ffn = config().ffn_dim;
-    kernels::matmul(L.w_gate, xn_.data(), n, gate_.data(), act_scratch_);
-    kernels::matmul(L.w_up, xn_.data(), n, up_.data(), act_scratch_);
+    const kernels::MatmulOutput gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+    kernels::matmul(gate_up, xn_.data(), n, act_scratch_);
     kernels::silu_mul(gate_.data(), up_.data(), int64_t(n) * ffn);
     kernels::matmul(L.w_down, gate_.data(), n, out_.data(), act_scratch_);
 }

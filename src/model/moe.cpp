@@ -39,8 +39,9 @@ void Model::moe_ffn(const LayerWeights& L, int32_t n) {
         const int32_t m = static_cast<int32_t>(rows.size());
         for (int32_t i = 0; i < m; ++i)
             std::copy_n(&xn_[size_t(rows[i].first) * dim], dim, &gathered_[size_t(i) * dim]);
-        kernels::matmul(L.expert_gate[e], gathered_.data(), m, gate_.data(), act_scratch_);
-        kernels::matmul(L.expert_up[e], gathered_.data(), m, up_.data(), act_scratch_);
+        const kernels::MatmulOutput gate_up[] = {{&L.expert_gate[e], gate_.data()},
+                                                 {&L.expert_up[e], up_.data()}};
+        kernels::matmul(gate_up, gathered_.data(), m, act_scratch_);
         kernels::silu_mul(gate_.data(), up_.data(), int64_t(m) * ffn);
         expert_out.resize(size_t(m) * dim);
         kernels::matmul(L.expert_down[e], gate_.data(), m, expert_out.data(), act_scratch_);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "llmopt/tensor/weight_matrix.h"
@@ -15,6 +16,20 @@ namespace llmopt::kernels {
 // whole-block integer dots, for F32 / F16 / BF16 one 8-lane FMA chain): results do not change
 // with n, the row's position in the batch, or the thread count.
 void matmul(const WeightMatrix& w, const float* x, int64_t n, float* y, std::vector<uint8_t>& scratch);
+
+// One product of matmul's second form: y (n, w->rows) = x · w->ᵀ.
+struct MatmulOutput {
+    const WeightMatrix* w;
+    float* y;
+};
+
+// The products of one activation batch with several matrices of the same width (a layer's q, k
+// and v, or its gate and up) in one parallel pass: the activations are prepared once and the
+// threads share out the rows of all the matrices, so small matrices (k and v under GQA) cost
+// no dispatch of their own. Each y is matmul's bit for bit; matrices whose kernels differ are
+// multiplied one after the other.
+void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
+            std::vector<uint8_t>& scratch);
 
 // The same with the scalar reference dot product and one thread (for tests).
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y);
