@@ -196,6 +196,7 @@ struct ServerOptions {
     int32_t max_queue = 64;
     size_t max_body_bytes = 1 << 20;
     std::string api_key;
+    int32_t stream_interval = 1;
 };
 
 // An engine and its server on an ephemeral port of 127.0.0.1.
@@ -213,6 +214,7 @@ public:
         sc.api_key = o.api_key;
         sc.max_queue = o.max_queue;
         sc.max_body_bytes = o.max_body_bytes;
+        sc.stream_interval = o.stream_interval;
         // One kernel thread: the model is tiny, and OpenMP barriers on a busy machine would
         // cost more than a second core brings.
         sc.threads = 1;
@@ -414,6 +416,47 @@ TEST(Server, ConcurrentRequestsMatchLoneEngineRuns) {
             EXPECT_GT(got[i].chunks, 1) << "request " << i;
         }
     }
+}
+
+// Waking a stream's HTTP thread every few tokens changes when chunks leave, not what they are:
+// the same chunks and text as with a wake-up per token, and as the request run alone.
+TEST(Server, StreamIntervalKeepsEveryChunk) {
+    const Tokenizer& tok = *served_runtime().tokenizer;
+    const json body = {{"prompt", "Once upon a time"},
+                       {"max_tokens", 37},
+                       {"temperature", 0.0},
+                       {"stream", true},
+                       {"stream_options", {{"include_usage", true}}}};
+    RequestParams alone;
+    alone.prompt = tok.encode("Once upon a time", tok.add_bos_by_default(), true);
+    alone.max_tokens = 37;
+    alone.sampling = SamplingParams{};
+    alone.sampling.temperature = 0.0f;
+    alone.sampling.top_k = 0;
+    alone.sampling.top_p = 1.0f;
+    alone.sampling.min_p = 0.0f;
+    Outcome per_token, batched;
+    {
+        TestServer s;
+        per_token = parse_outcome(
+            s.client().Post("/v1/completions", body.dump(), "application/json"), true);
+    }
+    {
+        ServerOptions o;
+        o.stream_interval = 5;
+        TestServer s(o);
+        batched = parse_outcome(
+            s.client().Post("/v1/completions", body.dump(), "application/json"), true);
+        expect_healthy(s);
+    }
+    const Outcome want = run_alone(alone);
+    ASSERT_EQ(batched.status, 200);
+    EXPECT_EQ(batched.text, want.text);
+    EXPECT_EQ(batched.completion_tokens, 37);
+    EXPECT_EQ(batched.finish_reason, "length");
+    EXPECT_EQ(batched.text, per_token.text);
+    EXPECT_EQ(batched.chunks, per_token.chunks);
+    EXPECT_GT(batched.chunks, 30);
 }
 
 // The load generator against the server: every request answered, and prompt lengths measured

@@ -93,6 +93,11 @@ int run_serve(int argc, char** argv) {
                    "requests waiting + running before new ones get 503")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 16));
+    app.add_option("--stream-interval", sc.stream_interval,
+                   "a stream sends its first token at once, then every N tokens together: "
+                   "fewer wake-ups and writes per token for a small model's many streams")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 16));
     app.add_option("--max-body-bytes", sc.max_body_bytes, "largest request body (413 beyond)")
         ->capture_default_str();
     app.add_flag("--no-prefix-cache", no_prefix_cache,

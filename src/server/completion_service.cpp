@@ -85,12 +85,14 @@ struct CompletionService::Generation {
 };
 
 CompletionService::CompletionService(Engine& engine, const Tokenizer& tokenizer, LoadGate& gate,
-                                     ServedModel model, PromptFormat format)
+                                     ServedModel model, PromptFormat format,
+                                     int32_t stream_interval)
     : engine_(engine),
       tokenizer_(tokenizer),
       gate_(gate),
       model_(std::move(model)),
       format_(std::move(format)),
+      stream_interval_(stream_interval),
       rng_(std::random_device{}()) {}
 
 uint64_t CompletionService::random_u64() {
@@ -142,8 +144,12 @@ std::shared_ptr<CompletionService::Generation> CompletionService::submit(
         g->last_prompt_token.push_back(params[i].prompt.back());
         // The sink runs on the engine thread; it holds the queue, not the generation, so it
         // stays valid after the HTTP side has gone.
-        EventSink sink = [queue = g->queue, i, &gate = gate_](const RequestEvent& e) {
-            queue->push(i, e);
+        const int32_t wake_every = request.stream ? stream_interval_ : 0;  // 0: at the end only
+        EventSink sink = [queue = g->queue, i, &gate = gate_, wake_every,
+                          events = 0](const RequestEvent& e) mutable {
+            const bool wake = e.finished || (wake_every > 0 && events % wake_every == 0);
+            ++events;
+            queue->push(i, e, wake);
             if (e.finished) gate.release(1);
         };
         g->ids.push_back(engine_.submit(std::move(params[i]), std::move(sink)));

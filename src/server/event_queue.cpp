@@ -3,12 +3,12 @@
 
 namespace llmopt {
 
-void EventQueue::push(int32_t choice, const RequestEvent& event) {
+void EventQueue::push(int32_t choice, const RequestEvent& event, bool wake) {
     {
         std::lock_guard lock(mutex_);
         events_.push_back({choice, event});
     }
-    arrived_.notify_one();
+    if (wake) arrived_.notify_one();
 }
 
 std::vector<ChoiceEvent> EventQueue::pop(std::chrono::milliseconds timeout) {

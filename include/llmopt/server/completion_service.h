@@ -20,8 +20,10 @@ namespace llmopt {
 
 class CompletionService {
 public:
+    // A stream's HTTP thread is woken for its first token, then every `stream_interval`
+    // tokens (vLLM's --stream-interval), and at its end; a whole response's only at its end.
     CompletionService(Engine& engine, const Tokenizer& tokenizer, LoadGate& gate, ServedModel model,
-                      PromptFormat format);
+                      PromptFormat format, int32_t stream_interval);
 
     // Throws ApiError (or InputError from the engine) for requests it refuses; the caller turns
     // them into error responses. 503s carry no Retry-After yet: the caller adds it.
@@ -43,6 +45,7 @@ private:
     LoadGate& gate_;
     ServedModel model_;
     PromptFormat format_;
+    int32_t stream_interval_;
     std::mutex rng_mutex_;
     std::mt19937_64 rng_;  // seeds and response ids
 };

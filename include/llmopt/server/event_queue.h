@@ -19,8 +19,10 @@ struct ChoiceEvent {
 
 class EventQueue {
 public:
-    // Engine thread: never blocks beyond the short lock.
-    void push(int32_t choice, const RequestEvent& event);
+    // Engine thread: never blocks beyond the short lock. Without `wake` the event waits for
+    // the next one that wakes the HTTP thread (or for its poll timeout): a wake-up costs a
+    // context switch, which per token and stream is most of a small model's serving cost.
+    void push(int32_t choice, const RequestEvent& event, bool wake);
     // HTTP thread: everything that has arrived, waiting up to `timeout` while nothing has (an
     // empty result lets the caller check on its client between events).
     std::vector<ChoiceEvent> pop(std::chrono::milliseconds timeout);

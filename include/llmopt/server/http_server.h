@@ -31,6 +31,7 @@ struct ServerConfig {
     size_t max_body_bytes = 1 << 20;
     std::string chat_template;  // the model's Jinja template; picks the chat format
     int32_t threads = 0;        // kernel threads of the engine thread (<= 0: all cores)
+    int32_t stream_interval = 1;  // tokens per wake-up of a stream's HTTP thread
 };
 
 class HttpServer {
