@@ -18,6 +18,7 @@
 #include "llmopt/server/load_generator.h"
 #include "llmopt/server/openai_request.h"
 #include "llmopt/server/openai_response.h"
+#include "llmopt/server/wake_relay.h"
 #include "test_support.h"
 
 namespace llmopt {
@@ -168,6 +169,34 @@ TEST(OpenAiRequest, ContextOverflowNamesPromptTokensAndContext) {
         EXPECT_NE(std::string(e.what()).find("200"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("256"), std::string::npos) << e.what();
     }
+}
+
+// The relay wakes a waiting HTTP thread for what the engine pushed without waking it: the pop
+// returns with the event long before its timeout (a minute). The relay can be destroyed with a
+// wake-up still scheduled.
+TEST(WakeRelay, WakesTheWaiterOfEachScheduledQueue) {
+    auto first = std::make_shared<EventQueue>(), second = std::make_shared<EventQueue>();
+    std::vector<ChoiceEvent> got_first, got_second;
+    const auto start = std::chrono::steady_clock::now();
+    {
+        WakeRelay relay;
+        std::thread waiter([&] { got_first = first->pop(60s); });
+        std::this_thread::sleep_for(20ms);  // let it wait (a wake-up before the wait is no loss)
+        RequestEvent e;
+        e.text = "a";
+        first->push(0, e);
+        relay.schedule(first);
+        waiter.join();
+        e.text = "b";
+        second->push(1, e);
+        relay.schedule(second);
+    }
+    got_second = second->pop(0ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
+    ASSERT_EQ(got_first.size(), 1u);
+    EXPECT_EQ(got_first[0].event.text, "a");
+    ASSERT_EQ(got_second.size(), 1u);
+    EXPECT_EQ(got_second[0].choice, 1);
 }
 
 TEST(LoadGenerator, PercentilesAndSummary) {

@@ -3,13 +3,12 @@
 
 namespace llmopt {
 
-void EventQueue::push(int32_t choice, const RequestEvent& event, bool wake) {
-    {
-        std::lock_guard lock(mutex_);
-        events_.push_back({choice, event});
-    }
-    if (wake) arrived_.notify_one();
+void EventQueue::push(int32_t choice, const RequestEvent& event) {
+    std::lock_guard lock(mutex_);
+    events_.push_back({choice, event});
 }
+
+void EventQueue::wake() { arrived_.notify_one(); }
 
 std::vector<ChoiceEvent> EventQueue::pop(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);

@@ -14,6 +14,7 @@
 #include "llmopt/engine/engine.h"
 #include "llmopt/server/load_gate.h"
 #include "llmopt/server/openai_request.h"
+#include "llmopt/server/wake_relay.h"
 #include "llmopt/tokenizer/tokenizer.h"
 
 namespace llmopt {
@@ -46,6 +47,7 @@ private:
     ServedModel model_;
     PromptFormat format_;
     int32_t stream_interval_;
+    WakeRelay wake_relay_;
     std::mutex rng_mutex_;
     std::mt19937_64 rng_;  // seeds and response ids
 };

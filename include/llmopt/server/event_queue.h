@@ -19,10 +19,12 @@ struct ChoiceEvent {
 
 class EventQueue {
 public:
-    // Engine thread: never blocks beyond the short lock. Without `wake` the event waits for
-    // the next one that wakes the HTTP thread (or for its poll timeout): a wake-up costs a
-    // context switch, which per token and stream is most of a small model's serving cost.
-    void push(int32_t choice, const RequestEvent& event, bool wake);
+    // Engine thread: never blocks beyond the short lock. The waiter is not woken: the event
+    // waits for the next wake() (or for the waiter's timeout), since a wake-up costs a context
+    // switch, which per token and stream is most of a small model's serving cost.
+    void push(int32_t choice, const RequestEvent& event);
+    // Wakes the waiter, if any, to take what has been pushed.
+    void wake();
     // HTTP thread: everything that has arrived, waiting up to `timeout` while nothing has (an
     // empty result lets the caller check on its client between events).
     std::vector<ChoiceEvent> pop(std::chrono::milliseconds timeout);
