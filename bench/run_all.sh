@@ -44,6 +44,9 @@ for model in "$models/tinyllama-q4_0.gguf" ../shared/models/stories260K.gguf; do
   requests=48 mixed=32; [ "$name" = stories260K ] && requests=400 mixed=200
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 16:32 \
       --max-tokens 96:128 --ignore-eos --stream --json > "$out/loadgen-$name.json"
+  # The same load not streamed: each request's HTTP thread is woken once, at its end.
+  $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 16:32 \
+      --max-tokens 96:128 --ignore-eos --json > "$out/loadgen-whole-$name.json"
   a0=$(metric llmopt_kv_slot_steps_allocated_total) u0=$(metric llmopt_kv_slot_steps_unused_total)
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $mixed --prompt-tokens 16:512 \
       --max-tokens 16:256 --ignore-eos --stream --json --seed 1 > "$out/loadgen-mixed-$name.json"
