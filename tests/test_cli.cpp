@@ -79,6 +79,20 @@ TEST(Cli, InspectReportsTensorsAndParameters) {
     EXPECT_NE(r.out.find("parameters: 292800"), std::string::npos) << r.out;
 }
 
+// Tests at a depth run after that many tokens are in each sequence's cache (llama-bench's -d),
+// with the cache type asked for; both show in the names and the JSON.
+TEST(Cli, BenchAtDepthWithAnF16Cache) {
+    const Result r =
+        llmopt("bench " + kModel + " -p 8 -n 4 -b 2 -d 0,16 -r 1 --kv-type f16 --json");
+    ASSERT_EQ(r.code, 0) << r.err;
+    for (const char* needle : {"\"pp8\"", "\"tg4x2\"", "\"pp8@d16\"", "\"tg4x2@d16\"",
+                               "\"n_depth\": 16", "\"type_k\": \"f16\""})
+        EXPECT_NE(r.out.find(needle), std::string::npos) << needle << "\n" << r.out;
+    const Result bad = llmopt("bench " + kModel + " -n 4 --kv-type q4_0");
+    EXPECT_EQ(bad.code, 1);
+    EXPECT_NE(bad.err.find("--kv-type must be f32, f16 or q8_0"), std::string::npos) << bad.err;
+}
+
 TEST(Cli, BadInputEndsWithOneLineAndNonZeroExit) {
     struct Case {
         std::string args;

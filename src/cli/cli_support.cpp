@@ -36,6 +36,13 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
         ->check(CLI::Range(0, 1 << 24));
 }
 
+DType parse_kv_type(const std::string& name) {
+    const std::optional<DType> type = parse_dtype(name);
+    if (!type || (*type != DType::kF32 && *type != DType::kF16 && *type != DType::kQ8_0))
+        throw InputError("--kv-type must be f32, f16 or q8_0 (got " + name + ")");
+    return *type;
+}
+
 int32_t context_size(const ModelFlags& flags, const ModelConfig& config) {
     if (flags.n_ctx > 0) return flags.n_ctx;
     return std::min(config.n_ctx_train > 0 ? config.n_ctx_train : 4096, 4096);

@@ -8,6 +8,7 @@
 
 #include "llmopt/engine/sampler.h"
 #include "llmopt/model/config.h"
+#include "llmopt/tensor/dtype.h"
 
 namespace llmopt::cli {
 
@@ -25,6 +26,9 @@ void add_model_flags(CLI::App& app, ModelFlags& flags);
 // The context a command runs with: -c when given, else the model's training context, at most 4096.
 int32_t context_size(const ModelFlags& flags, const ModelConfig& config);
 void add_sampling_flags(CLI::App& app, SamplingParams& params);
+
+// The KV cache element type a --kv-type flag names: f32, f16 or q8_0; throws InputError.
+DType parse_kv_type(const std::string& name);
 
 // Reads a whole file (or "-" for stdin); throws InputError naming the path.
 std::string read_text(const std::string& path);

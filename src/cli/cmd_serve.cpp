@@ -116,17 +116,14 @@ int run_serve(int argc, char** argv) {
         sigaddset(&stop_signals, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
         signal(SIGPIPE, SIG_IGN);
-        const std::optional<DType> kv_type = parse_dtype(kv_type_name);
-        if (!kv_type ||
-            (*kv_type != DType::kF32 && *kv_type != DType::kF16 && *kv_type != DType::kQ8_0))
-            throw InputError("--kv-type must be f32, f16 or q8_0 (got " + kv_type_name + ")");
+        const DType kv_type = parse_kv_type(kv_type_name);
         set_threads(mf.threads);
         Runtime rt = load_runtime(mf.model, mf.tokenizer);
         ec.n_ctx = context_size(mf, rt.model->config());
-        ec.kv_type = *kv_type;
+        ec.kv_type = kv_type;
         ec.prefix_caching = !no_prefix_cache;
         ec.kv_blocks =
-            kv_blocks(*rt.model, *kv_type, ec.n_ctx, ec.max_running, ec.block_size, kv_mib);
+            kv_blocks(*rt.model, kv_type, ec.n_ctx, ec.max_running, ec.block_size, kv_mib);
         Engine engine(*rt.model, *rt.tokenizer, ec);
 
         sc.model_id = std::filesystem::path(mf.model).filename().string();

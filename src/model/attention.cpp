@@ -178,16 +178,20 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
 // F16 / Q8_0 cache: scores against the stored keys with the query converted as the stored type
 // needs (rounded to f16, or quantized to Q8_0), a normalized softmax, then the probabilities
 // (rounded to f16 for an f16 cache) weight the dequantized values. This is llama.cpp's
-// non-flash path, so its logits can be reproduced closely. `add_weighted_value` adds one value
-// row: the scalar reference, or the AVX2 one with the same roundings.
-using AddValueFn = void (*)(DType type, const uint8_t* v, float w, float* out, int32_t hd,
-                            std::vector<float>& v_row);
+// non-flash path, so its logits can be reproduced closely. The value sum takes, per element and
+// position in order, a rounded product then a rounded sum: `weighted_values` is the scalar
+// reference, or the AVX2 one with the same roundings.
+using WeightedValuesFn = void (*)(DType type, const uint8_t* const* v, const float* w,
+                                  int32_t n_past, float* out, int32_t hd,
+                                  std::vector<float>& v_row);
 
-// out += w * dequantize(v), a rounded product then a rounded sum per element.
-void add_weighted_value_scalar(DType type, const uint8_t* v, float w, float* out, int32_t hd,
-                               std::vector<float>& v_row) {
-    kernels::dequantize_row(type, v, v_row.data(), hd);
-    for (int32_t i = 0; i < hd; ++i) out[i] += w * v_row[i];
+void weighted_values_scalar(DType type, const uint8_t* const* v, const float* w, int32_t n_past,
+                            float* out, int32_t hd, std::vector<float>& v_row) {
+    std::fill(out, out + hd, 0.0f);
+    for (int32_t p = 0; p < n_past; ++p) {
+        kernels::dequantize_row(type, v[p], v_row.data(), hd);
+        for (int32_t i = 0; i < hd; ++i) out[i] += w[p] * v_row[i];
+    }
 }
 
 // The product goes through an empty asm so the compiler cannot fuse it with the sum into one
@@ -198,59 +202,96 @@ LLMOPT_ATTN_AVX2 inline __m256 product_unfused(__m256 a, __m256 b) {
     return p;
 }
 
-LLMOPT_ATTN_AVX2 void add_weighted_value_avx2(DType type, const uint8_t* v, float w, float* out,
-                                              int32_t hd, std::vector<float>& v_row) {
-    if (type == DType::kF16 && hd % 8 == 0) {
-        const __m256 wv = _mm256_set1_ps(w);
-        const auto* h = reinterpret_cast<const __m128i*>(v);
-        for (int32_t i = 0; i < hd; i += 8) {
-            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(h + i / 8));  // exact, as fp16_to_fp32
-            _mm256_storeu_ps(out + i,
-                             _mm256_add_ps(_mm256_loadu_ps(out + i), product_unfused(wv, x)));
-        }
-        return;
+// Element i of f16 value row v, 8 at a time, exact (as fp16_to_fp32).
+LLMOPT_ATTN_AVX2 inline __m256 f16_values(const uint8_t* v, int32_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v) + i / 8));
+}
+
+// Dims [d0, d0 + 8 kChunks) of the weighted sum, held in registers over all positions.
+template <int kChunks, __m256 (*Values)(const uint8_t*, int32_t)>
+LLMOPT_ATTN_AVX2 void weighted_value_chunks(const uint8_t* const* v, const float* w,
+                                            int32_t n_past, int32_t d0, float* out) {
+    __m256 acc[kChunks];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (int32_t p = 0; p < n_past; ++p) {
+        const __m256 wv = _mm256_set1_ps(w[p]);
+        for (int c = 0; c < kChunks; ++c)
+            acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, Values(v[p], d0 + 8 * c)));
     }
-    if (type == DType::kQ8_0 && hd % 32 == 0) {
-        // Q8_0 block: f16 scale, then 32 int8; dequantized as float(q) * d, like the reference.
-        const __m256 wv = _mm256_set1_ps(w);
-        for (int32_t b = 0; b < hd / 32; ++b) {
-            const uint8_t* block = v + b * 34;
+    for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
+}
+
+LLMOPT_ATTN_AVX2 void weighted_values_f16(const uint8_t* const* v, const float* w, int32_t n_past,
+                                          float* out, int32_t hd) {
+    int32_t d0 = 0;
+    for (; d0 + 64 <= hd; d0 += 64) weighted_value_chunks<8, f16_values>(v, w, n_past, d0, out);
+    for (; d0 + 32 <= hd; d0 += 32) weighted_value_chunks<4, f16_values>(v, w, n_past, d0, out);
+    for (; d0 < hd; d0 += 8) weighted_value_chunks<1, f16_values>(v, w, n_past, d0, out);
+}
+
+// Q8_0 value rows, kBlocks blocks of 32 from block b0, in registers over all positions; each
+// element dequantized as float(q) * d, the reference's order.
+template <int kBlocks>
+LLMOPT_ATTN_AVX2 void weighted_q8_0_blocks(const uint8_t* const* v, const float* w,
+                                           int32_t n_past, int32_t b0, float* out) {
+    __m256 acc[4 * kBlocks];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    for (int32_t p = 0; p < n_past; ++p) {
+        const __m256 wv = _mm256_set1_ps(w[p]);
+        for (int b = 0; b < kBlocks; ++b) {
+            const uint8_t* block = v[p] + (b0 + b) * 34;
             uint16_t d16;
             std::memcpy(&d16, block, sizeof d16);
-            const __m256 d = _mm256_set1_ps(fp16_to_fp32(d16));
-            for (int32_t g = 0; g < 4; ++g) {
+            const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));  // exact, as fp16_to_fp32
+            for (int g = 0; g < 4; ++g) {
                 const __m128i q8 =
                     _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * g));
                 const __m256 x = product_unfused(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
-                float* o = out + 32 * b + 8 * g;
-                _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), product_unfused(wv, x)));
+                acc[4 * b + g] = _mm256_add_ps(acc[4 * b + g], product_unfused(wv, x));
             }
         }
+    }
+    for (int i = 0; i < 4 * kBlocks; ++i) _mm256_storeu_ps(out + 32 * b0 + 8 * i, acc[i]);
+}
+
+LLMOPT_ATTN_AVX2 void weighted_values_avx2(DType type, const uint8_t* const* v, const float* w,
+                                           int32_t n_past, float* out, int32_t hd,
+                                           std::vector<float>& v_row) {
+    if (type == DType::kF16 && hd % 8 == 0) return weighted_values_f16(v, w, n_past, out, hd);
+    if (type == DType::kQ8_0 && hd % 32 == 0) {
+        int32_t b0 = 0;
+        for (; b0 + 2 <= hd / 32; b0 += 2) weighted_q8_0_blocks<2>(v, w, n_past, b0, out);
+        if (b0 < hd / 32) weighted_q8_0_blocks<1>(v, w, n_past, b0, out);
         return;
     }
-    add_weighted_value_scalar(type, v, w, out, hd, v_row);
+    weighted_values_scalar(type, v, w, n_past, out, hd, v_row);
 }
 
 void attend_quantized(const KvCache& kv, int32_t layer, const HeadJob& j, float scale,
                       std::vector<float>& scores, std::vector<float>& q_conv,
                       std::vector<uint8_t>& q_act, std::vector<float>& v_row,
-                      AddValueFn add_value) {
+                      std::vector<const uint8_t*>& rows, WeightedValuesFn weighted_values) {
     const int32_t hd = kv.shape().head_dim, bs = kv.block_size();
     const DType type = kv.type();
     const DType act = kernels::activation_type(type);
     const bool f16 = type == DType::kF16;
+    // Row pointers once per job: no division by the block size per position.
+    rows.resize(2 * size_t(j.n_past));
+    const uint8_t** keys = rows.data();
+    const uint8_t** values = keys + j.n_past;
+    for (int32_t p = 0; p < j.n_past; ++p) {
+        keys[p] = kv.key(layer, j.table[p / bs], p % bs) + j.head_offset;
+        values[p] = kv.value(layer, j.table[p / bs], p % bs) + j.head_offset;
+    }
     for (int32_t i = 0; i < hd; ++i) q_conv[i] = f16 ? fp16_to_fp32(fp32_to_fp16(j.q[i])) : j.q[i];
     kernels::quantize_activation(act, q_conv.data(), q_act.data(), hd);
     for (int32_t p = 0; p < j.n_past; ++p)
-        scores[p] = scale * kernels::vec_dot(type, hd, kv.key(layer, j.table[p / bs], p % bs) + j.head_offset, q_act.data());
+        scores[p] = scale * kernels::vec_dot(type, hd, keys[p], q_act.data());
     std::fill(scores.begin(), scores.begin() + j.n_masked, -INFINITY);
     kernels::softmax(scores.data(), j.n_past);
-    std::fill(j.out, j.out + hd, 0.0f);
-    for (int32_t p = 0; p < j.n_past; ++p) {
-        const float w = f16 ? fp16_to_fp32(fp32_to_fp16(scores[p])) : scores[p];
-        add_value(type, kv.value(layer, j.table[p / bs], p % bs) + j.head_offset, w, j.out, hd,
-                  v_row);
-    }
+    if (f16)
+        for (int32_t p = 0; p < j.n_past; ++p) scores[p] = fp16_to_fp32(fp32_to_fp16(scores[p]));
+    weighted_values(type, values, scores.data(), j.n_past, j.out, hd, v_row);
 }
 
 // Scratch of one thread's attention jobs. The pool's threads live as long as the process, so
@@ -259,6 +300,7 @@ struct AttendBuffers {
     std::vector<float> acc, q_conv, v_row, scores;
     std::vector<uint8_t> q_act;
     std::vector<const float*> rows;
+    std::vector<const uint8_t*> byte_rows;
 
     static AttendBuffers& of_this_thread() {
         thread_local AttendBuffers buffers;
@@ -311,6 +353,7 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
         std::vector<float>&acc = b.acc, &q_conv = b.q_conv, &v_row = b.v_row, &scores = b.scores;
         std::vector<uint8_t>& q_act = b.q_act;
         std::vector<const float*>& rows = b.rows;
+        std::vector<const uint8_t*>& byte_rows = b.byte_rows;
         // A job is one token's query heads that share a KV head (up to kMaxGroup of them). Jobs
         // are dealt round-robin: in a prefill chunk later tokens attend to more positions, so
         // contiguous shares would leave the thread holding the first tokens idle.
@@ -335,7 +378,8 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
             for (int32_t h = 0; h < h1 - h0; ++h) {
                 if (kv.type() != DType::kF32)
                     attend_quantized(kv, l, jobs[h], scale, scores, q_conv, q_act, v_row,
-                                     simd ? add_weighted_value_avx2 : add_weighted_value_scalar);
+                                     byte_rows,
+                                     simd ? weighted_values_avx2 : weighted_values_scalar);
                 else
                     attend_f32_scalar(kv, l, jobs[h], scale, acc);
             }

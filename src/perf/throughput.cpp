@@ -22,27 +22,40 @@ double expert_fraction(const ModelConfig& c, int32_t n_tokens) {
     return 1.0 - std::pow(untouched_each, n_tokens);
 }
 
-// Runs the test once; returns seconds.
+// Positions [begin, end) of sequence `seq` in passes of at most 512 tokens, logits of the last.
+void prefill(Model& model, KvCache& kv, const std::vector<std::vector<int32_t>>& tables,
+             int32_t seq, int32_t begin, int32_t end, std::mt19937& rng, float* logits) {
+    std::uniform_int_distribution<int32_t> token(0, model.config().n_vocab - 1);
+    Batch batch;
+    for (int32_t p0 = begin; p0 < end; p0 += 512) {
+        batch.clear();
+        batch.block_tables.assign(tables.begin(), tables.end());
+        for (int32_t p = p0; p < std::min(end, p0 + 512); ++p)
+            batch.add(token(rng), p, seq, p + 1 == end);
+        model.forward(batch, kv, logits);
+    }
+}
+
+// Runs the test once; returns the seconds of the timed part (after the depth is filled).
 double run_once(Model& model, const BenchTest& t, std::mt19937& rng) {
     const ModelConfig& c = model.config();
-    const int32_t n_ctx = t.n_prompt + t.n_gen;
+    const int32_t n_ctx = t.n_depth + t.n_prompt + t.n_gen;
     const int32_t bs = 16;
-    KvCache kv(model.kv_shape(), t.n_seqs * ((n_ctx + bs - 1) / bs), bs);
+    KvCache kv(model.kv_shape(), t.n_seqs * ((n_ctx + bs - 1) / bs), bs, t.kv_type);
     std::vector<std::vector<int32_t>> tables(t.n_seqs);
     for (auto& table : tables) kv.reserve(table, n_ctx);
     std::uniform_int_distribution<int32_t> token(0, c.n_vocab - 1);
     std::vector<float> logits(size_t(t.n_seqs) * c.n_vocab);
-    Batch batch;
+    for (int32_t s = 0; s < t.n_seqs && t.n_depth > 0; ++s)
+        prefill(model, kv, tables, s, 0, t.n_depth, rng, logits.data());
     const auto t0 = Clock::now();
-    if (t.n_prompt > 0) {
-        batch.block_tables.assign(tables.begin(), tables.end());
-        for (int32_t i = 0; i < t.n_prompt; ++i) batch.add(token(rng), i, 0, i + 1 == t.n_prompt);
-        model.forward(batch, kv, logits.data());
-    }
+    if (t.n_prompt > 0) prefill(model, kv, tables, 0, t.n_depth, t.n_depth + t.n_prompt, rng, logits.data());
+    Batch batch;
     for (int32_t step = 0; step < t.n_gen; ++step) {
         batch.clear();
         batch.block_tables.assign(tables.begin(), tables.end());
-        for (int32_t s = 0; s < t.n_seqs; ++s) batch.add(token(rng), t.n_prompt + step, s, true);
+        for (int32_t s = 0; s < t.n_seqs; ++s)
+            batch.add(token(rng), t.n_depth + t.n_prompt + step, s, true);
         model.forward(batch, kv, logits.data());
     }
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -51,11 +64,12 @@ double run_once(Model& model, const BenchTest& t, std::mt19937& rng) {
 }  // namespace
 
 std::string BenchTest::name() const {
-    if (n_prompt > 0 && n_gen == 0) return "pp" + std::to_string(n_prompt);
+    const std::string depth = n_depth > 0 ? "@d" + std::to_string(n_depth) : "";
+    if (n_prompt > 0 && n_gen == 0) return "pp" + std::to_string(n_prompt) + depth;
     std::string s = "tg" + std::to_string(n_gen);
     if (n_seqs > 1) s += "x" + std::to_string(n_seqs);
     if (n_prompt > 0) s = "pp" + std::to_string(n_prompt) + "+" + s;
-    return s;
+    return s + depth;
 }
 
 double weight_bytes_per_step(const Model& model, int32_t n_tokens) {
@@ -90,16 +104,18 @@ BenchResult run_bench(Model& model, const BenchTest& t, int32_t reps) {
     const ModelConfig& c = model.config();
     BenchResult r;
     r.test = t;
-    // Traffic: the weights once per forward call; KV: each decode token reads its sequence's past.
-    const double kv_row = 2.0 * c.n_layers * c.kv_dim() * sizeof(float);
+    // Traffic: the weights once per forward call; KV: each decode token reads its sequence's
+    // past (keys and values of every layer, in the cache's element type).
+    const double kv_row = double(KvCache::bytes_per_token(model.kv_shape(), t.kv_type));
     const double attn_flops_per_pair = 4.0 * c.n_layers * c.n_heads * c.head_dim;  // QK and PV
     if (t.n_prompt > 0) {
-        r.bytes_per_run += weight_bytes_per_step(model, t.n_prompt) + kv_row * t.n_prompt;
-        r.flops_per_run += matmul_flops_per_token(model) * t.n_prompt +
-                           attn_flops_per_pair * double(t.n_prompt) * (t.n_prompt + 1) / 2;
+        const double d = t.n_depth, p = t.n_prompt;
+        r.bytes_per_run += weight_bytes_per_step(model, t.n_prompt) + kv_row * (d + p);
+        r.flops_per_run += matmul_flops_per_token(model) * p +
+                           attn_flops_per_pair * (d * p + p * (p + 1) / 2);
     }
     for (int32_t step = 0; step < t.n_gen; ++step) {
-        const double past = t.n_prompt + step + 1;
+        const double past = t.n_depth + t.n_prompt + step + 1;
         r.bytes_per_run += weight_bytes_per_step(model, t.n_seqs) + kv_row * past * t.n_seqs;
         r.flops_per_run += (matmul_flops_per_token(model) + attn_flops_per_pair * past) * t.n_seqs;
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "llmopt/model/model.h"
+#include "llmopt/tensor/dtype.h"
 
 namespace llmopt {
 
@@ -14,7 +15,9 @@ struct BenchTest {
     int32_t n_prompt = 0;  // > 0: one sequence processes this many prompt tokens in one pass
     int32_t n_gen = 0;     // > 0: each sequence decodes this many tokens, one per step
     int32_t n_seqs = 1;    // sequences decoding together (tg with n_seqs > 1: batched decode)
-    std::string name() const;  // "pp512", "tg128", "tg128x16"
+    int32_t n_depth = 0;   // tokens already in each sequence's KV cache, filled before the clock
+    DType kv_type = DType::kF32;
+    std::string name() const;  // "pp512", "tg128", "tg128x16", "tg32@d1024"
 };
 
 struct BenchResult {
