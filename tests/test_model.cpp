@@ -216,6 +216,17 @@ TEST(Invariance, RegroupedWeightsGiveIdenticalLogits) {
     }
 }
 
+// F16 and Q8_0 caches: a token's logits do not depend on how the prompt was cut into passes
+// (the value sums run over the positions in order whatever the pass).
+TEST(Invariance, QuantizedCachesGiveIdenticalLogitsWhateverTheChunks) {
+    Model model = Model::load(shared_path("testdata/llamacpp-quant/tiny-random-q4_0.gguf"));
+    for (const DType kv_type : {DType::kF16, DType::kQ8_0}) {
+        const auto whole = all_logits(model, kPromptIds, 512, kv_type);
+        EXPECT_EQ(all_logits(model, kPromptIds, 1, kv_type), whole) << dtype_name(kv_type);
+        EXPECT_EQ(all_logits(model, kPromptIds, 5, kv_type), whole) << dtype_name(kv_type);
+    }
+}
+
 TEST(BadInput, PromptLongerThanContextIsRejected) {
     Runtime rt = load_runtime(shared_path("models/stories260K.gguf"));
     Session session(*rt.model, 8);
