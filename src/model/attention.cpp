@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "llmopt/kernels/ops.h"
@@ -38,6 +39,26 @@ struct HeadJob {
     int32_t n_masked;       // positions [0, n_masked) are scored, then weigh nothing
     size_t head_offset;     // bytes into each cached row
 };
+
+// The cached key rows of job j's positions into rows[0, n_past) and its value rows into
+// rows[n_past, 2 n_past), at its head: once per job, so no division by the block size per
+// position and head. Returns the two arrays.
+template <typename Row>
+std::pair<const Row**, const Row**> find_rows(const KvCache& kv, int32_t layer, const HeadJob& j,
+                                              std::vector<const Row*>& rows) {
+    const int32_t bs = kv.block_size();
+    rows.resize(2 * size_t(j.n_past));
+    const Row** keys = rows.data();
+    const Row** values = keys + j.n_past;
+    for (int32_t p0 = 0; p0 < j.n_past; p0 += bs) {
+        const int32_t block = j.table[p0 / bs];
+        for (int32_t i = 0; i < bs && p0 + i < j.n_past; ++i) {
+            keys[p0 + i] = reinterpret_cast<const Row*>(kv.key(layer, block, i) + j.head_offset);
+            values[p0 + i] = reinterpret_cast<const Row*>(kv.value(layer, block, i) + j.head_offset);
+        }
+    }
+    return {keys, values};
+}
 
 // F32 cache, scalar reference: one pass over the positions with an online softmax (running max
 // and sum, as flash attention does), so no score buffer however long the context.
@@ -121,19 +142,9 @@ LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int
 LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
                                       int32_t heads, float scale, std::vector<float>& scores,
                                       std::vector<const float*>& rows) {
-    const int32_t hd = kv.shape().head_dim, bs = kv.block_size();
+    const int32_t hd = kv.shape().head_dim;
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
-    // Row pointers once per job: no division by the block size per position.
-    rows.resize(2 * size_t(n_past));
-    const float** keys = rows.data();
-    const float** values = keys + n_past;
-    for (int32_t p0 = 0; p0 < n_past; p0 += bs) {
-        const int32_t block = jobs[0].table[p0 / bs];
-        for (int32_t i = 0; i < bs && p0 + i < n_past; ++i) {
-            keys[p0 + i] = reinterpret_cast<const float*>(kv.key(layer, block, i) + jobs[0].head_offset);
-            values[p0 + i] = reinterpret_cast<const float*>(kv.value(layer, block, i) + jobs[0].head_offset);
-        }
-    }
+    const auto [keys, values] = find_rows(kv, layer, jobs[0], rows);
     const __m256 scale_v = _mm256_set1_ps(scale);
     for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
         const float* k[8];
@@ -202,21 +213,20 @@ LLMOPT_ATTN_AVX2 inline __m256 product_unfused(__m256 a, __m256 b) {
     return p;
 }
 
-// Element i of f16 value row v, 8 at a time, exact (as fp16_to_fp32).
-LLMOPT_ATTN_AVX2 inline __m256 f16_values(const uint8_t* v, int32_t i) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v) + i / 8));
-}
-
-// Dims [d0, d0 + 8 kChunks) of the weighted sum, held in registers over all positions.
-template <int kChunks, __m256 (*Values)(const uint8_t*, int32_t)>
-LLMOPT_ATTN_AVX2 void weighted_value_chunks(const uint8_t* const* v, const float* w,
-                                            int32_t n_past, int32_t d0, float* out) {
+// F16 value rows, dims [d0, d0 + 8 kChunks), in registers over all positions; each element
+// widened exactly (as fp16_to_fp32).
+template <int kChunks>
+LLMOPT_ATTN_AVX2 void weighted_f16_chunks(const uint8_t* const* v, const float* w,
+                                          int32_t n_past, int32_t d0, float* out) {
     __m256 acc[kChunks];
     for (auto& a : acc) a = _mm256_setzero_ps();
     for (int32_t p = 0; p < n_past; ++p) {
         const __m256 wv = _mm256_set1_ps(w[p]);
-        for (int c = 0; c < kChunks; ++c)
-            acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, Values(v[p], d0 + 8 * c)));
+        const auto* row = reinterpret_cast<const __m128i*>(v[p]) + d0 / 8;
+        for (int c = 0; c < kChunks; ++c) {
+            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(row + c));
+            acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, x));
+        }
     }
     for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
 }
@@ -224,9 +234,9 @@ LLMOPT_ATTN_AVX2 void weighted_value_chunks(const uint8_t* const* v, const float
 LLMOPT_ATTN_AVX2 void weighted_values_f16(const uint8_t* const* v, const float* w, int32_t n_past,
                                           float* out, int32_t hd) {
     int32_t d0 = 0;
-    for (; d0 + 64 <= hd; d0 += 64) weighted_value_chunks<8, f16_values>(v, w, n_past, d0, out);
-    for (; d0 + 32 <= hd; d0 += 32) weighted_value_chunks<4, f16_values>(v, w, n_past, d0, out);
-    for (; d0 < hd; d0 += 8) weighted_value_chunks<1, f16_values>(v, w, n_past, d0, out);
+    for (; d0 + 64 <= hd; d0 += 64) weighted_f16_chunks<8>(v, w, n_past, d0, out);
+    for (; d0 + 32 <= hd; d0 += 32) weighted_f16_chunks<4>(v, w, n_past, d0, out);
+    for (; d0 < hd; d0 += 8) weighted_f16_chunks<1>(v, w, n_past, d0, out);
 }
 
 // Q8_0 value rows, kBlocks blocks of 32 from block b0, in registers over all positions; each
@@ -267,22 +277,15 @@ LLMOPT_ATTN_AVX2 void weighted_values_avx2(DType type, const uint8_t* const* v, 
     weighted_values_scalar(type, v, w, n_past, out, hd, v_row);
 }
 
-void attend_quantized(const KvCache& kv, int32_t layer, const HeadJob& j, float scale,
-                      std::vector<float>& scores, std::vector<float>& q_conv,
-                      std::vector<uint8_t>& q_act, std::vector<float>& v_row,
-                      std::vector<const uint8_t*>& rows, WeightedValuesFn weighted_values) {
-    const int32_t hd = kv.shape().head_dim, bs = kv.block_size();
+// One head: `keys` and `values` are its job's rows (find_rows).
+void attend_quantized(const KvCache& kv, const HeadJob& j, const uint8_t* const* keys,
+                      const uint8_t* const* values, float scale, std::vector<float>& scores,
+                      std::vector<float>& q_conv, std::vector<uint8_t>& q_act,
+                      std::vector<float>& v_row, WeightedValuesFn weighted_values) {
+    const int32_t hd = kv.shape().head_dim;
     const DType type = kv.type();
     const DType act = kernels::activation_type(type);
     const bool f16 = type == DType::kF16;
-    // Row pointers once per job: no division by the block size per position.
-    rows.resize(2 * size_t(j.n_past));
-    const uint8_t** keys = rows.data();
-    const uint8_t** values = keys + j.n_past;
-    for (int32_t p = 0; p < j.n_past; ++p) {
-        keys[p] = kv.key(layer, j.table[p / bs], p % bs) + j.head_offset;
-        values[p] = kv.value(layer, j.table[p / bs], p % bs) + j.head_offset;
-    }
     for (int32_t i = 0; i < hd; ++i) q_conv[i] = f16 ? fp16_to_fp32(fp32_to_fp16(j.q[i])) : j.q[i];
     kernels::quantize_activation(act, q_conv.data(), q_act.data(), hd);
     for (int32_t p = 0; p < j.n_past; ++p)
@@ -375,14 +378,15 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
                 attend_f32_avx2(kv, l, jobs, h1 - h0, scale, scores, rows);
                 continue;
             }
-            for (int32_t h = 0; h < h1 - h0; ++h) {
-                if (kv.type() != DType::kF32)
-                    attend_quantized(kv, l, jobs[h], scale, scores, q_conv, q_act, v_row,
-                                     byte_rows,
-                                     simd ? weighted_values_avx2 : weighted_values_scalar);
-                else
-                    attend_f32_scalar(kv, l, jobs[h], scale, acc);
+            if (kv.type() != DType::kF32) {
+                // The heads of a job share their KV head's rows.
+                const auto [keys, values] = find_rows(kv, l, jobs[0], byte_rows);
+                for (int32_t h = 0; h < h1 - h0; ++h)
+                    attend_quantized(kv, jobs[h], keys, values, scale, scores, q_conv, q_act,
+                                     v_row, simd ? weighted_values_avx2 : weighted_values_scalar);
+                continue;
             }
+            for (int32_t h = 0; h < h1 - h0; ++h) attend_f32_scalar(kv, l, jobs[h], scale, acc);
         }
     });
 }
