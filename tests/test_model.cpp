@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <span>
 
+#include "../src/model/attention_heads.h"
 #include "llmopt/engine/generate.h"
 #include "llmopt/engine/runtime.h"
 #include "llmopt/format/gguf.h"
@@ -224,6 +226,51 @@ TEST(Invariance, QuantizedCachesGiveIdenticalLogitsWhateverTheChunks) {
         const auto whole = all_logits(model, kPromptIds, 512, kv_type);
         EXPECT_EQ(all_logits(model, kPromptIds, 1, kv_type), whole) << dtype_name(kv_type);
         EXPECT_EQ(all_logits(model, kPromptIds, 5, kv_type), whole) << dtype_name(kv_type);
+    }
+}
+
+// The AVX2 attention kernels against the scalar reference for each cache type: lengths around
+// the 8-position and 16-slot edges, a masked prefix, GQA groups of 1 to 8 heads. The F16
+// path rounds probabilities to f16, where a last-bit difference in exp may flip one rounding
+// (2^-11 of that probability); F32 and Q8_0 differ only by exp and summation order. A head's
+// AVX2 result is the same bits whether it runs alone or in a group.
+TEST(Attention, Avx2MatchesTheScalarReferenceForEveryCacheType) {
+    if (!kernels::cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
+    const int32_t hd = 64, kv_heads = 2, n_max = 100;
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    for (const DType type : {DType::kF32, DType::kF16, DType::kQ8_0}) {
+        KvCache kv({1, kv_heads, hd}, 8, 16, type);
+        std::vector<int32_t> table;
+        ASSERT_TRUE(kv.reserve(table, n_max));
+        std::vector<float> row(size_t(kv_heads) * hd);
+        for (int32_t p = 0; p < n_max; ++p) {
+            for (float& x : row) x = 2 * normal(rng);
+            kernels::quantize_row(type, row.data(), kv.key(0, table[p / 16], p % 16), kv_heads * hd);
+            for (float& x : row) x = normal(rng);
+            kernels::quantize_row(type, row.data(), kv.value(0, table[p / 16], p % 16), kv_heads * hd);
+        }
+        const double tolerance = type == DType::kF16 ? 2e-3 : 2e-5;
+        for (const int32_t n_past : {1, 7, 8, 9, 16, 33, 100}) {
+            for (const int32_t n_masked : {0, 5}) {
+                if (n_masked >= n_past) continue;
+                const int32_t heads = 8;
+                std::vector<float> q(size_t(heads) * hd), ref(q.size()), simd(q.size()), alone(hd);
+                for (float& x : q) x = normal(rng);
+                HeadJob jobs[heads];
+                for (int32_t h = 0; h < heads; ++h)
+                    jobs[h] = {&q[size_t(h) * hd], &ref[size_t(h) * hd], table, n_past, n_masked, kv.head_offset(1)};
+                attend_heads(kv, 0, jobs, heads, 0.125f, false);
+                for (int32_t h = 0; h < heads; ++h) jobs[h].out = &simd[size_t(h) * hd];
+                attend_heads(kv, 0, jobs, heads, 0.125f, true);
+                for (size_t i = 0; i < q.size(); ++i)
+                    ASSERT_NEAR(simd[i], ref[i], tolerance) << dtype_name(type) << " n_past " << n_past << " masked " << n_masked;
+                HeadJob one = jobs[heads - 1];
+                one.out = alone.data();
+                attend_heads(kv, 0, &one, 1, 0.125f, true);
+                EXPECT_EQ(alone, std::vector<float>(simd.end() - hd, simd.end())) << dtype_name(type);
+            }
+        }
     }
 }
 

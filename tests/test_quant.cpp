@@ -389,6 +389,34 @@ TEST(SimdFloat, MatchesReference) {
     }
 }
 
+// Eight rows in one call give each row's vec_dot bits, for every type (those without an
+// eight-row kernel loop over vec_dot), float rows with and without a tail past a multiple of 8.
+TEST(VecDot8, EightRowsAtOnceEqualEachRowsDot) {
+    std::mt19937 rng(5);
+    for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                       DType::kQ5_1, DType::kQ8_0, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                       DType::kQ6_K}) {
+        const DType act = activation_type(type);
+        const int64_t block = info(type).block_elems;
+        const auto lengths = block == 1 ? std::vector<int64_t>{5, 8, 64, 69, 200} : std::vector<int64_t>{block, 2 * block, 3 * block, 8 * block};
+        for (int64_t n : lengths) {
+            const size_t bytes = row_bytes(type, n);
+            std::vector<uint8_t> w(8 * bytes), a(row_bytes(act, n));
+            const void* rows[8];
+            for (int j = 0; j < 8; ++j) {
+                quantize_row(type, random_row(rng, n, j % 3 == 2 ? 1.5f : 0.0f).data(), w.data() + j * bytes, n);
+                rows[j] = w.data() + j * bytes;
+            }
+            quantize_activation(act, random_row(rng, n, 0.0f).data(), a.data(), n);
+            float eight[8];
+            vec_dot8(type, n, rows, a.data(), eight);
+            for (int j = 0; j < 8; ++j)
+                EXPECT_EQ(std::bit_cast<uint32_t>(eight[j]), std::bit_cast<uint32_t>(vec_dot(type, n, rows[j], a.data())))
+                    << dtype_name(type) << " n=" << n << " row " << j;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Round-trip error bounds on random data.
 

@@ -23,6 +23,25 @@ LLMOPT_AVX2 inline float hsum(__m256 v) {
     return hsum(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
 }
 
+// [low + high half of a | low + high half of b]: hsum's first step for two vectors.
+LLMOPT_AVX2 inline __m256 halves(__m256 a, __m256 b) {
+    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// Lane j = hsum(d[j]), the same additions in the same grouping, for eight vectors at once.
+LLMOPT_AVX2 inline __m256 hsum_each(const __m256 (&d)[8]) {
+    const __m256 h04 = halves(d[0], d[4]), h15 = halves(d[1], d[5]);
+    const __m256 h26 = halves(d[2], d[6]), h37 = halves(d[3], d[7]);
+    // Lanes 0+2 and 1+3 of each (hsum's movehl step), two rows per 128 bits.
+    const __m256 p01 = _mm256_add_ps(_mm256_shuffle_ps(h04, h15, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm256_shuffle_ps(h04, h15, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 p23 = _mm256_add_ps(_mm256_shuffle_ps(h26, h37, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm256_shuffle_ps(h26, h37, _MM_SHUFFLE(3, 2, 3, 2)));
+    // The two partial sums of each row (hsum's movehdup step): rows 0-3 low, 4-7 high.
+    return _mm256_add_ps(_mm256_shuffle_ps(p01, p23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm256_shuffle_ps(p01, p23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 // The exact int32 sum of the 8 lanes.
 LLMOPT_AVX2 inline int32_t hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

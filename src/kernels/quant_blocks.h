@@ -152,6 +152,8 @@ void dequantize_q8_k(const BlockQ8_K* x, float* y, int64_t n);
 // dot(weight row, activation row): the activation is f32 for the float types, else the
 // weight type's activation type. `w` and `a` are untyped so the kernels fit one table.
 using DotFn = float (*)(int64_t n, const void* w, const void* a);
+// The same for eight weight rows and one activation row: out[j] = dot(w[j], a).
+using Dot8Fn = void (*)(int64_t n, const void* const* w, const void* a, float* out);
 
 namespace scalar {
 float dot_f32(int64_t n, const void* w, const void* a);
@@ -184,6 +186,15 @@ float dot_q3_k(int64_t n, const void* w, const void* a);
 float dot_q4_k(int64_t n, const void* w, const void* a);
 float dot_q5_k(int64_t n, const void* w, const void* a);
 float dot_q6_k(int64_t n, const void* w, const void* a);
+// Eight rows at once, each bit for bit as the one-row kernel above.
+void dot8_f32(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_f16(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_bf16(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_q4_0(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_q4_1(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_q5_0(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_q5_1(int64_t n, const void* const* w, const void* a, float* out);
+void dot8_q8_0(int64_t n, const void* const* w, const void* a, float* out);
 }  // namespace avx2
 
 }  // namespace llmopt::kernels

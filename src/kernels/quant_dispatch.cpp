@@ -30,6 +30,7 @@ constexpr size_t kTypeIds = static_cast<size_t>(DType::kBF16) + 1;
 struct DotEntry {
     DotFn fn = nullptr;
     int64_t block = 1;
+    Dot8Fn fn8 = nullptr;  // eight rows at once, where the type has such a kernel
 };
 using DotTable = std::array<DotEntry, kTypeIds>;
 
@@ -52,6 +53,17 @@ DotTable make_table(bool simd) {
     set(DType::kQ4_K, scalar::dot_q4_k, avx2::dot_q4_k, kQK_K);
     set(DType::kQ5_K, scalar::dot_q5_k, avx2::dot_q5_k, kQK_K);
     set(DType::kQ6_K, scalar::dot_q6_k, avx2::dot_q6_k, kQK_K);
+    if (simd) {
+        auto set8 = [&](DType type, Dot8Fn fn8) { t[static_cast<size_t>(type)].fn8 = fn8; };
+        set8(DType::kF32, avx2::dot8_f32);
+        set8(DType::kF16, avx2::dot8_f16);
+        set8(DType::kBF16, avx2::dot8_bf16);
+        set8(DType::kQ4_0, avx2::dot8_q4_0);
+        set8(DType::kQ4_1, avx2::dot8_q4_1);
+        set8(DType::kQ5_0, avx2::dot8_q5_0);
+        set8(DType::kQ5_1, avx2::dot8_q5_1);
+        set8(DType::kQ8_0, avx2::dot8_q8_0);
+    }
     return t;
 }
 
@@ -156,9 +168,21 @@ void quantize_activation(DType act_type, const float* x, void* y, int64_t n) {
     }
 }
 
-float vec_dot(DType weight, int64_t n, const void* w, const void* a) {
+namespace {
+const DotTable& fastest_table() {
     static const DotTable table = make_table(cpu_has_avx2());
-    return dot_entry(table, weight, n).fn(n, w, a);
+    return table;
+}
+}  // namespace
+
+float vec_dot(DType weight, int64_t n, const void* w, const void* a) {
+    return dot_entry(fastest_table(), weight, n).fn(n, w, a);
+}
+
+void vec_dot8(DType weight, int64_t n, const void* const* w, const void* a, float* out) {
+    const DotEntry& e = dot_entry(fastest_table(), weight, n);
+    if (e.fn8 != nullptr) return e.fn8(n, w, a, out);
+    for (int j = 0; j < 8; ++j) out[j] = e.fn(n, w[j], a);
 }
 
 float vec_dot_reference(DType weight, int64_t n, const void* w, const void* a) {

@@ -26,9 +26,10 @@ inline float load1_f16(const void* w, int64_t i) { return fp16_to_fp32(static_ca
 inline float load1_bf16(const void* w, int64_t i) { return bf16_to_fp32(static_cast<const uint16_t*>(w)[i]); }
 
 // Float rows: 4 independent accumulators of 8 lanes hide the FMA latency (4 cycles at 2 per
-// cycle); with weights streamed from memory the loads are the limit, not the FMAs.
-template <__m256 (*Load8)(const void*, int64_t), float (*Load1)(const void*, int64_t)>
-LLMOPT_AVX2 inline float dot_float_row(int64_t n, const void* w, const float* a) {
+// cycle); with weights streamed from memory the loads are the limit, not the FMAs. Returns the
+// lanes of the first n - n % 8 elements, before the horizontal sum.
+template <__m256 (*Load8)(const void*, int64_t)>
+LLMOPT_AVX2 inline __m256 float_row_lanes(int64_t n, const void* w, const float* a) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -39,9 +40,29 @@ LLMOPT_AVX2 inline float dot_float_row(int64_t n, const void* w, const float* a)
         acc3 = _mm256_fmadd_ps(Load8(w, i + 24), _mm256_loadu_ps(a + i + 24), acc3);
     }
     for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(Load8(w, i), _mm256_loadu_ps(a + i), acc0);
-    float sum = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; ++i) sum = std::fma(Load1(w, i), a[i], sum);
+    return _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+}
+
+// The last n % 8 elements, added one by one to `sum`.
+template <float (*Load1)(const void*, int64_t)>
+inline float float_row_tail(int64_t n, const void* w, const float* a, float sum) {
+    for (int64_t i = n - n % 8; i < n; ++i) sum = std::fma(Load1(w, i), a[i], sum);
     return sum;
+}
+
+template <__m256 (*Load8)(const void*, int64_t), float (*Load1)(const void*, int64_t)>
+LLMOPT_AVX2 inline float dot_float_row(int64_t n, const void* w, const float* a) {
+    return float_row_tail<Load1>(n, w, a, hsum(float_row_lanes<Load8>(n, w, a)));
+}
+
+template <__m256 (*Load8)(const void*, int64_t), float (*Load1)(const void*, int64_t)>
+LLMOPT_AVX2 inline void dot_float_rows8(int64_t n, const void* const* w, const void* a, float* out) {
+    const auto* x = static_cast<const float*>(a);
+    __m256 lanes[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = float_row_lanes<Load8>(n, w[j], x);
+    _mm256_storeu_ps(out, hsum_each(lanes));
+    if (n % 8 != 0)
+        for (int j = 0; j < 8; ++j) out[j] = float_row_tail<Load1>(n, w[j], x, out[j]);
 }
 
 // qh (32 bits) -> 32 bytes, 0xFF where bit j is set: byte j first receives qh's byte j/8, then
@@ -98,9 +119,10 @@ LLMOPT_AVX2 inline void accumulate(const WBlock& x, const ABlock& y, __m256* acc
 }
 
 // Two blocks per iteration into two accumulator sets, so consecutive blocks' FMAs do not wait
-// on each other; the order of every addition depends only on n.
+// on each other; the order of every addition depends only on n. Returns the lanes before the
+// horizontal sum, and the sum of the min terms in *min.
 template <typename WBlock, typename ABlock>
-LLMOPT_AVX2 inline float dot_blocks(int64_t n, const void* w, const void* a) {
+LLMOPT_AVX2 inline __m256 block_row_lanes(int64_t n, const void* w, const void* a, float* min) {
     const auto* x = static_cast<const WBlock*>(w);
     const auto* y = static_cast<const ABlock*>(a);
     const int64_t nb = n / kQK;
@@ -112,7 +134,23 @@ LLMOPT_AVX2 inline float dot_blocks(int64_t n, const void* w, const void* a) {
         accumulate(x[b + 1], y[b + 1], &acc1, &min1);
     }
     if (b < nb) accumulate(x[b], y[b], &acc0, &min0);
-    return hsum(_mm256_add_ps(acc0, acc1)) + (min0 + min1);
+    *min = min0 + min1;
+    return _mm256_add_ps(acc0, acc1);
+}
+
+template <typename WBlock, typename ABlock>
+LLMOPT_AVX2 inline float dot_blocks(int64_t n, const void* w, const void* a) {
+    float min;
+    const __m256 lanes = block_row_lanes<WBlock, ABlock>(n, w, a, &min);
+    return hsum(lanes) + min;
+}
+
+template <typename WBlock, typename ABlock>
+LLMOPT_AVX2 inline void dot_blocks_rows8(int64_t n, const void* const* w, const void* a, float* out) {
+    __m256 lanes[8];
+    alignas(32) float min[8];
+    for (int j = 0; j < 8; ++j) lanes[j] = block_row_lanes<WBlock, ABlock>(n, w[j], a, &min[j]);
+    _mm256_storeu_ps(out, _mm256_add_ps(hsum_each(lanes), _mm256_load_ps(min)));
 }
 
 }  // namespace
@@ -132,5 +170,30 @@ LLMOPT_AVX2 float dot_q4_1(int64_t n, const void* w, const void* a) { return dot
 LLMOPT_AVX2 float dot_q5_0(int64_t n, const void* w, const void* a) { return dot_blocks<BlockQ5_0, BlockQ8_0>(n, w, a); }
 LLMOPT_AVX2 float dot_q5_1(int64_t n, const void* w, const void* a) { return dot_blocks<BlockQ5_1, BlockQ8_1>(n, w, a); }
 LLMOPT_AVX2 float dot_q8_0(int64_t n, const void* w, const void* a) { return dot_blocks<BlockQ8_0, BlockQ8_0>(n, w, a); }
+
+LLMOPT_AVX2 void dot8_f32(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_float_rows8<load8_f32, load1_f32>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_f16(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_float_rows8<load8_f16, load1_f16>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_bf16(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_float_rows8<load8_bf16, load1_bf16>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_q4_0(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_blocks_rows8<BlockQ4_0, BlockQ8_0>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_q4_1(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_blocks_rows8<BlockQ4_1, BlockQ8_1>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_q5_0(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_blocks_rows8<BlockQ5_0, BlockQ8_0>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_q5_1(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_blocks_rows8<BlockQ5_1, BlockQ8_1>(n, w, a, out);
+}
+LLMOPT_AVX2 void dot8_q8_0(int64_t n, const void* const* w, const void* a, float* out) {
+    dot_blocks_rows8<BlockQ8_0, BlockQ8_0>(n, w, a, out);
+}
 
 }  // namespace llmopt::kernels::avx2

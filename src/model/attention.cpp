@@ -1,325 +1,14 @@
 // Causal attention of each batch token over its own sequence's cached keys and values.
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <utility>
-#include <vector>
 
-#include "llmopt/kernels/ops.h"
+#include "attention_heads.h"
 #include "llmopt/kernels/quant.h"
-#include "llmopt/kernels/simd_exp.h"
 #include "llmopt/model/model.h"
-#include "llmopt/tensor/fp16.h"
 #include "llmopt/util/thread_pool.h"
-
-// The SIMD loops carry this attribute and run only when kernels::cpu_has_avx2().
-#define LLMOPT_ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace llmopt {
 namespace {
-
-// Sum of 8 lanes in a fixed order.
-LLMOPT_ATTN_AVX2 inline float hsum8(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
-
-// Query heads per KV head that the grouped AVX2 path handles at once; larger groups are split.
-constexpr int32_t kMaxGroup = 16;
-
-struct HeadJob {
-    const float* q;         // (head_dim)
-    float* out;             // (head_dim)
-    std::span<const int32_t> table;
-    int32_t n_past;         // attends to positions [0, n_past)
-    int32_t n_masked;       // positions [0, n_masked) are scored, then weigh nothing
-    size_t head_offset;     // bytes into each cached row
-};
-
-// The cached key rows of job j's positions into rows[0, n_past) and its value rows into
-// rows[n_past, 2 n_past), at its head: once per job, so no division by the block size per
-// position and head. Returns the two arrays.
-template <typename Row>
-std::pair<const Row**, const Row**> find_rows(const KvCache& kv, int32_t layer, const HeadJob& j,
-                                              std::vector<const Row*>& rows) {
-    const int32_t bs = kv.block_size();
-    rows.resize(2 * size_t(j.n_past));
-    const Row** keys = rows.data();
-    const Row** values = keys + j.n_past;
-    for (int32_t p0 = 0; p0 < j.n_past; p0 += bs) {
-        const int32_t block = j.table[p0 / bs];
-        for (int32_t i = 0; i < bs && p0 + i < j.n_past; ++i) {
-            keys[p0 + i] = reinterpret_cast<const Row*>(kv.key(layer, block, i) + j.head_offset);
-            values[p0 + i] = reinterpret_cast<const Row*>(kv.value(layer, block, i) + j.head_offset);
-        }
-    }
-    return {keys, values};
-}
-
-// F32 cache, scalar reference: one pass over the positions with an online softmax (running max
-// and sum, as flash attention does), so no score buffer however long the context.
-void attend_f32_scalar(const KvCache& kv, int32_t layer, const HeadJob& j, float scale,
-                       std::vector<float>& acc) {
-    const int32_t hd = kv.shape().head_dim, bs = kv.block_size();
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    float max_score = -INFINITY, sum = 0.0f;
-    for (int32_t p = 0; p < j.n_past; ++p) {
-        const auto* k = reinterpret_cast<const float*>(kv.key(layer, j.table[p / bs], p % bs) + j.head_offset);
-        const auto* v = reinterpret_cast<const float*>(kv.value(layer, j.table[p / bs], p % bs) + j.head_offset);
-        float s = 0.0f;
-        for (int32_t i = 0; i < hd; ++i) s += j.q[i] * k[i];
-        s *= scale;
-        if (p < j.n_masked) continue;
-        if (s > max_score) {
-            const float correction = std::exp(max_score - s);
-            for (int32_t i = 0; i < hd; ++i) acc[i] *= correction;
-            sum *= correction;
-            max_score = s;
-        }
-        const float w = std::exp(s - max_score);
-        sum += w;
-        for (int32_t i = 0; i < hd; ++i) acc[i] += w * v[i];
-    }
-    for (int32_t i = 0; i < hd; ++i) j.out[i] = acc[i] / sum;
-}
-
-// The dots of one query with eight keys (hd floats each): lane j of each key's 8-lane products, the chunks of 8 dims
-// summed in order, then the 8 lanes by a fixed tree of horizontal adds. Returns the 8 scores.
-LLMOPT_ATTN_AVX2 inline __m256 dot8_keys(const float* q, const float* const* k, int32_t hd) {
-    __m256 d[8];
-    for (int j = 0; j < 8; ++j) d[j] = _mm256_setzero_ps();
-    for (int32_t i = 0; i < hd; i += 8) {
-        const __m256 qv = _mm256_loadu_ps(q + i);
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; ++j) d[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[j] + i), d[j]);
-    }
-    const __m256 t0 = _mm256_hadd_ps(d[0], d[1]), t1 = _mm256_hadd_ps(d[2], d[3]);
-    const __m256 t2 = _mm256_hadd_ps(d[4], d[5]), t3 = _mm256_hadd_ps(d[6], d[7]);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-template <int kChunks>
-LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kChunks], float w, const float* v) {
-    const __m256 wv = _mm256_set1_ps(w);
-    for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 8 * c), acc[c]);
-}
-
-// out[d0 ...] (kChunks × 8 dims) = inv_sum · Σ_p w[p] · v[p][d0 ...]. Accumulators stay in
-// registers; with few chunks the positions are dealt to kStreams independent sums (position p
-// to sum p % kStreams, added in a fixed order at the end) so the FMA latency does not serialize
-// the loop. The order depends only on n_past.
-template <int kChunks>
-LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int32_t n_past,
-                                      int32_t d0, __m256 inv_sum, float* out) {
-    constexpr int kStreams = kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
-    __m256 acc[kStreams][kChunks];
-    for (auto& stream : acc)
-        for (auto& a : stream) a = _mm256_setzero_ps();
-    int32_t p = 0;
-    for (; p + kStreams <= n_past; p += kStreams)
-        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
-    for (int s = 0; p < n_past; ++p, ++s) add_weighted_row<kChunks>(acc[s], w[p], v[p] + d0);
-    for (int c = 0; c < kChunks; ++c) {
-        __m256 total = acc[0][c];
-        if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][c], acc[1][c]);
-        if constexpr (kStreams == 4)
-            total = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c]));
-        _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(total, inv_sum));
-    }
-}
-
-// F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
-// scores eight positions at a time (each key row loaded once for the whole group), then per
-// head exp(score - max) eight at a time, then the weighted value rows into accumulators held
-// in registers (64 dims at a time). Each head's operations and their order depend only on
-// head_dim and n_past, never on the other heads or tokens. Buffers: scores (heads, n_past
-// rounded up to 8), rows (2 × n_past row pointers).
-LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
-                                      int32_t heads, float scale, std::vector<float>& scores,
-                                      std::vector<const float*>& rows) {
-    const int32_t hd = kv.shape().head_dim;
-    const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
-    const auto [keys, values] = find_rows(kv, layer, jobs[0], rows);
-    const __m256 scale_v = _mm256_set1_ps(scale);
-    for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
-        const float* k[8];
-        // Lanes past n_past repeat the last key; their weights are set to zero below.
-        for (int j = 0; j < 8; ++j) k[j] = keys[std::min(p0 + j, n_past - 1)];
-        for (int32_t h = 0; h < heads; ++h)
-            _mm256_storeu_ps(&scores[size_t(h) * padded + p0],
-                             _mm256_mul_ps(dot8_keys(jobs[h].q, k, hd), scale_v));
-    }
-    for (int32_t h = 0; h < heads; ++h) {
-        float* s = &scores[size_t(h) * padded];
-        float max_score = -INFINITY;
-        for (int32_t p = n_masked; p < n_past; ++p) max_score = std::max(max_score, s[p]);
-        const __m256 max_v = _mm256_set1_ps(max_score);
-        __m256 sum_v = _mm256_setzero_ps();
-        for (int32_t p = 0; p < padded; p += 8) {
-            __m256 w = kernels::exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), max_v));
-            if (p < n_masked || p + 8 > n_past) {  // masked positions and those past n_past weigh nothing
-                const __m256 pos = _mm256_add_ps(_mm256_set1_ps(float(p)), _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7));
-                w = _mm256_and_ps(w, _mm256_and_ps(_mm256_cmp_ps(pos, _mm256_set1_ps(float(n_past)), _CMP_LT_OQ),
-                                                   _mm256_cmp_ps(pos, _mm256_set1_ps(float(n_masked)), _CMP_GE_OQ)));
-            }
-            _mm256_storeu_ps(s + p, w);
-            sum_v = _mm256_add_ps(sum_v, w);
-        }
-        const __m256 inv_sum = _mm256_set1_ps(1.0f / hsum8(sum_v));
-        int32_t d0 = 0;
-        for (; d0 + 64 <= hd; d0 += 64) weighted_values<8>(values, s, n_past, d0, inv_sum, jobs[h].out);
-        switch ((hd - d0) / 8) {
-            case 7: weighted_values<7>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 6: weighted_values<6>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 5: weighted_values<5>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 4: weighted_values<4>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 3: weighted_values<3>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 2: weighted_values<2>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 1: weighted_values<1>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            default: break;
-        }
-    }
-}
-
-// F16 / Q8_0 cache: scores against the stored keys with the query converted as the stored type
-// needs (rounded to f16, or quantized to Q8_0), a normalized softmax, then the probabilities
-// (rounded to f16 for an f16 cache) weight the dequantized values. This is llama.cpp's
-// non-flash path, so its logits can be reproduced closely. The value sum takes, per element and
-// position in order, a rounded product then a rounded sum: `weighted_values` is the scalar
-// reference, or the AVX2 one with the same roundings.
-using WeightedValuesFn = void (*)(DType type, const uint8_t* const* v, const float* w,
-                                  int32_t n_past, float* out, int32_t hd,
-                                  std::vector<float>& v_row);
-
-void weighted_values_scalar(DType type, const uint8_t* const* v, const float* w, int32_t n_past,
-                            float* out, int32_t hd, std::vector<float>& v_row) {
-    std::fill(out, out + hd, 0.0f);
-    for (int32_t p = 0; p < n_past; ++p) {
-        kernels::dequantize_row(type, v[p], v_row.data(), hd);
-        for (int32_t i = 0; i < hd; ++i) out[i] += w[p] * v_row[i];
-    }
-}
-
-// The product goes through an empty asm so the compiler cannot fuse it with the sum into one
-// FMA (which would round once instead of twice and so differ from the reference).
-LLMOPT_ATTN_AVX2 inline __m256 product_unfused(__m256 a, __m256 b) {
-    __m256 p = _mm256_mul_ps(a, b);
-    asm("" : "+x"(p));
-    return p;
-}
-
-// F16 value rows, dims [d0, d0 + 8 kChunks), in registers over all positions; each element
-// widened exactly (as fp16_to_fp32).
-template <int kChunks>
-LLMOPT_ATTN_AVX2 void weighted_f16_chunks(const uint8_t* const* v, const float* w,
-                                          int32_t n_past, int32_t d0, float* out) {
-    __m256 acc[kChunks];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int32_t p = 0; p < n_past; ++p) {
-        const __m256 wv = _mm256_set1_ps(w[p]);
-        const auto* row = reinterpret_cast<const __m128i*>(v[p]) + d0 / 8;
-        for (int c = 0; c < kChunks; ++c) {
-            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(row + c));
-            acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, x));
-        }
-    }
-    for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
-}
-
-LLMOPT_ATTN_AVX2 void weighted_values_f16(const uint8_t* const* v, const float* w, int32_t n_past,
-                                          float* out, int32_t hd) {
-    int32_t d0 = 0;
-    for (; d0 + 64 <= hd; d0 += 64) weighted_f16_chunks<8>(v, w, n_past, d0, out);
-    for (; d0 + 32 <= hd; d0 += 32) weighted_f16_chunks<4>(v, w, n_past, d0, out);
-    for (; d0 < hd; d0 += 8) weighted_f16_chunks<1>(v, w, n_past, d0, out);
-}
-
-// Q8_0 value rows, kBlocks blocks of 32 from block b0, in registers over all positions; each
-// element dequantized as float(q) * d, the reference's order.
-template <int kBlocks>
-LLMOPT_ATTN_AVX2 void weighted_q8_0_blocks(const uint8_t* const* v, const float* w,
-                                           int32_t n_past, int32_t b0, float* out) {
-    __m256 acc[4 * kBlocks];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int32_t p = 0; p < n_past; ++p) {
-        const __m256 wv = _mm256_set1_ps(w[p]);
-        for (int b = 0; b < kBlocks; ++b) {
-            const uint8_t* block = v[p] + (b0 + b) * 34;
-            uint16_t d16;
-            std::memcpy(&d16, block, sizeof d16);
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));  // exact, as fp16_to_fp32
-            for (int g = 0; g < 4; ++g) {
-                const __m128i q8 =
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * g));
-                const __m256 x = product_unfused(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
-                acc[4 * b + g] = _mm256_add_ps(acc[4 * b + g], product_unfused(wv, x));
-            }
-        }
-    }
-    for (int i = 0; i < 4 * kBlocks; ++i) _mm256_storeu_ps(out + 32 * b0 + 8 * i, acc[i]);
-}
-
-LLMOPT_ATTN_AVX2 void weighted_values_avx2(DType type, const uint8_t* const* v, const float* w,
-                                           int32_t n_past, float* out, int32_t hd,
-                                           std::vector<float>& v_row) {
-    if (type == DType::kF16 && hd % 8 == 0) return weighted_values_f16(v, w, n_past, out, hd);
-    if (type == DType::kQ8_0 && hd % 32 == 0) {
-        int32_t b0 = 0;
-        for (; b0 + 2 <= hd / 32; b0 += 2) weighted_q8_0_blocks<2>(v, w, n_past, b0, out);
-        if (b0 < hd / 32) weighted_q8_0_blocks<1>(v, w, n_past, b0, out);
-        return;
-    }
-    weighted_values_scalar(type, v, w, n_past, out, hd, v_row);
-}
-
-// One head: `keys` and `values` are its job's rows (find_rows).
-void attend_quantized(const KvCache& kv, const HeadJob& j, const uint8_t* const* keys,
-                      const uint8_t* const* values, float scale, std::vector<float>& scores,
-                      std::vector<float>& q_conv, std::vector<uint8_t>& q_act,
-                      std::vector<float>& v_row, WeightedValuesFn weighted_values) {
-    const int32_t hd = kv.shape().head_dim;
-    const DType type = kv.type();
-    const DType act = kernels::activation_type(type);
-    const bool f16 = type == DType::kF16;
-    for (int32_t i = 0; i < hd; ++i) q_conv[i] = f16 ? fp16_to_fp32(fp32_to_fp16(j.q[i])) : j.q[i];
-    kernels::quantize_activation(act, q_conv.data(), q_act.data(), hd);
-    for (int32_t p = 0; p < j.n_past; ++p)
-        scores[p] = scale * kernels::vec_dot(type, hd, keys[p], q_act.data());
-    std::fill(scores.begin(), scores.begin() + j.n_masked, -INFINITY);
-    kernels::softmax(scores.data(), j.n_past);
-    if (f16)
-        for (int32_t p = 0; p < j.n_past; ++p) scores[p] = fp16_to_fp32(fp32_to_fp16(scores[p]));
-    weighted_values(type, values, scores.data(), j.n_past, j.out, hd, v_row);
-}
-
-// Scratch of one thread's attention jobs. The pool's threads live as long as the process, so
-// the buffers are allocated once and only grow: no allocation per layer or token.
-struct AttendBuffers {
-    std::vector<float> acc, q_conv, v_row, scores;
-    std::vector<uint8_t> q_act;
-    std::vector<const float*> rows;
-    std::vector<const uint8_t*> byte_rows;
-
-    static AttendBuffers& of_this_thread() {
-        thread_local AttendBuffers buffers;
-        return buffers;
-    }
-    void fit(size_t head_dim, size_t n_scores, size_t q_act_bytes) {
-        auto grow = [](auto& v, size_t n) {
-            if (v.size() < n) v.resize(n);
-        };
-        grow(acc, head_dim);
-        grow(q_conv, head_dim);
-        grow(v_row, head_dim);
-        grow(scores, n_scores);
-        grow(q_act, q_act_bytes);
-    }
-};
 
 // Positions of token t's sequence that it must not attend to. A padding token itself (inside
 // the masked prefix) attends over the padding before it, so its values stay finite.
@@ -336,57 +25,33 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     const int32_t n = batch.size(), hd = c.head_dim;
     const int32_t group = c.n_heads / c.n_kv_heads;
     const float scale = 1.0f / std::sqrt(float(hd));
-    int32_t longest = 0;
     int64_t work = 0;  // multiply-adds over all heads
-    for (int32_t t = 0; t < n; ++t) {
-        longest = std::max(longest, batch.positions[t] + 1);
-        work += int64_t(batch.positions[t] + 1) * c.n_heads * hd * 2;
-    }
+    for (int32_t t = 0; t < n; ++t) work += int64_t(batch.positions[t] + 1) * c.n_heads * hd * 2;
     // Less work than this is done sooner on one thread than shared (see matmul's threshold;
     // this one is lower because each of attention's multiply-adds carries a score, a softmax
     // term and a scattered KV read).
     constexpr int64_t kMinParallelWork = 1 << 18;
     const bool simd = kernels::cpu_has_avx2();
-    const bool simd_f32 = simd && hd % 8 == 0;
     ThreadPool& pool = ThreadPool::global();
     pool.run(work >= kMinParallelWork ? pool.size() : 1, [&](int32_t id, int32_t nt) {
-        AttendBuffers& b = AttendBuffers::of_this_thread();
-        b.fit(hd, size_t(kMaxGroup) * ((longest + 7) / 8 * 8),
-              kv.type() != DType::kF32 ? row_bytes(kernels::activation_type(kv.type()), hd) : 0);
-        std::vector<float>&acc = b.acc, &q_conv = b.q_conv, &v_row = b.v_row, &scores = b.scores;
-        std::vector<uint8_t>& q_act = b.q_act;
-        std::vector<const float*>& rows = b.rows;
-        std::vector<const uint8_t*>& byte_rows = b.byte_rows;
-        // A job is one token's query heads that share a KV head (up to kMaxGroup of them). Jobs
-        // are dealt round-robin: in a prefill chunk later tokens attend to more positions, so
-        // contiguous shares would leave the thread holding the first tokens idle.
-        const int32_t parts = (group + kMaxGroup - 1) / kMaxGroup,
+        // A job is one token's query heads that share a KV head (up to kMaxHeadGroup of them).
+        // Jobs are dealt round-robin: in a prefill chunk later tokens attend to more positions,
+        // so contiguous shares would leave the thread holding the first tokens idle.
+        const int32_t parts = (group + kMaxHeadGroup - 1) / kMaxHeadGroup,
                       per_job = (group + parts - 1) / parts;
         const int64_t jobs_per_token = int64_t(c.n_kv_heads) * parts;
         for (int64_t job = id; job < int64_t(n) * jobs_per_token; job += nt) {
             const int32_t t = int32_t(job / jobs_per_token), part = int32_t(job % jobs_per_token);
             const int32_t h0 = part / parts * group + part % parts * per_job;
             const int32_t h1 = std::min(h0 + per_job, (part / parts + 1) * group);
-            HeadJob jobs[kMaxGroup];
+            HeadJob jobs[kMaxHeadGroup];
             for (int32_t h = h0; h < h1; ++h)
                 jobs[h - h0] = {&q_[size_t(t) * c.q_dim() + size_t(h) * hd],
                                 &att_[size_t(t) * c.q_dim() + size_t(h) * hd],
                                 batch.block_tables[batch.seq[t]], batch.positions[t] + 1,
                                 masked_prefix(batch, t),
                                 kv.head_offset(h / group)};
-            if (kv.type() == DType::kF32 && simd_f32) {
-                attend_f32_avx2(kv, l, jobs, h1 - h0, scale, scores, rows);
-                continue;
-            }
-            if (kv.type() != DType::kF32) {
-                // The heads of a job share their KV head's rows.
-                const auto [keys, values] = find_rows(kv, l, jobs[0], byte_rows);
-                for (int32_t h = 0; h < h1 - h0; ++h)
-                    attend_quantized(kv, jobs[h], keys, values, scale, scores, q_conv, q_act,
-                                     v_row, simd ? weighted_values_avx2 : weighted_values_scalar);
-                continue;
-            }
-            for (int32_t h = 0; h < h1 - h0; ++h) attend_f32_scalar(kv, l, jobs[h], scale, acc);
+            attend_heads(kv, l, jobs, h1 - h0, scale, simd);
         }
     });
 }

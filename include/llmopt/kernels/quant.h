@@ -22,6 +22,10 @@ void quantize_activation(DType act_type, const float* x, void* y, int64_t n);
 // dot(weight row, activation row) of n elements; picks the fastest kernel the CPU supports.
 // Rows need the alignment of their block fields (2 bytes, 4 for Q8_K), as GGUF data has.
 float vec_dot(DType weight, int64_t n, const void* w, const void* a);
+// The dots of eight weight rows with one activation row, out[j] = vec_dot(weight, n, w[j], a)
+// bit for bit; one pass over the rows where the type has an eight-row kernel (float and
+// 32-element block types on AVX2), eight vec_dot calls otherwise.
+void vec_dot8(DType weight, int64_t n, const void* const* w, const void* a, float* out);
 // The plain scalar reference of the same; SIMD kernels are tested against it.
 float vec_dot_reference(DType weight, int64_t n, const void* w, const void* a);
 
