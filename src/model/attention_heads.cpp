@@ -86,9 +86,16 @@ LLMOPT_ATTN_AVX2 inline __m256 live_lanes(int32_t p, int32_t n_masked, int32_t n
 // s[p] := exp(s[p] - max) for the live positions and 0 for the others, over n_past rounded up
 // to 8; returns the sum, added eight lanes at a time then by a fixed tree.
 LLMOPT_ATTN_AVX2 float exp_scores(float* s, int32_t n_past, int32_t n_masked) {
-    float max_score = -INFINITY;
-    for (int32_t p = n_masked; p < n_past; ++p) max_score = std::max(max_score, s[p]);
-    const __m256 max_v = _mm256_set1_ps(max_score);
+    const __m256 none = _mm256_set1_ps(-INFINITY);
+    __m256 lane_max = none;
+    for (int32_t p = 0; p < n_past; p += 8) {
+        __m256 v = _mm256_loadu_ps(s + p);
+        if (p < n_masked || p + 8 > n_past) v = _mm256_blendv_ps(none, v, live_lanes(p, n_masked, n_past));
+        lane_max = _mm256_max_ps(lane_max, v);
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(lane_max), _mm256_extractf128_ps(lane_max, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    const __m256 max_v = _mm256_broadcastss_ps(_mm_max_ss(m, _mm_movehdup_ps(m)));
     __m256 sum_v = _mm256_setzero_ps();
     for (int32_t p = 0; p < n_past; p += 8) {
         __m256 w = kernels::exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), max_v));
@@ -118,6 +125,7 @@ LLMOPT_ATTN_AVX2 inline __m256 dot8_keys(const float* q, const float* const* k, 
 template <int kChunks>
 LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kChunks], float w, const float* v) {
     const __m256 wv = _mm256_set1_ps(w);
+#pragma GCC unroll 8
     for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 8 * c), acc[c]);
 }
 
@@ -134,8 +142,12 @@ LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int
         for (auto& a : stream) a = _mm256_setzero_ps();
     int32_t p = 0;
     for (; p + kStreams <= n_past; p += kStreams)
+#pragma GCC unroll 4
         for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
-    for (int s = 0; p < n_past; ++p, ++s) add_weighted_row<kChunks>(acc[s], w[p], v[p] + d0);
+#pragma GCC unroll 4
+    for (int s = 0; s < kStreams; ++s)
+        if (p + s < n_past) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
+#pragma GCC unroll 8
     for (int c = 0; c < kChunks; ++c) {
         __m256 total = acc[0][c];
         if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][c], acc[1][c]);
@@ -234,6 +246,7 @@ LLMOPT_ATTN_AVX2 void weighted_f16_chunks(const uint8_t* const* v, const float* 
     for (int32_t p = 0; p < n_past; ++p) {
         const __m256 wv = _mm256_set1_ps(w[p]);
         const auto* row = reinterpret_cast<const __m128i*>(v[p]) + d0 / 8;
+#pragma GCC unroll 8
         for (int c = 0; c < kChunks; ++c) {
             const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(row + c));
             acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, x));
@@ -259,11 +272,13 @@ LLMOPT_ATTN_AVX2 void weighted_q8_0_blocks(const uint8_t* const* v, const float*
     for (auto& a : acc) a = _mm256_setzero_ps();
     for (int32_t p = 0; p < n_past; ++p) {
         const __m256 wv = _mm256_set1_ps(w[p]);
+#pragma GCC unroll 2
         for (int b = 0; b < kBlocks; ++b) {
             const uint8_t* block = v[p] + (b0 + b) * 34;
             uint16_t d16;
             std::memcpy(&d16, block, sizeof d16);
             const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));  // exact, as fp16_to_fp32
+#pragma GCC unroll 4
             for (int g = 0; g < 4; ++g) {
                 const __m128i q8 =
                     _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * g));

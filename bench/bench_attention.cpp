@@ -1,0 +1,56 @@
+// Micro-benchmark of one attention job (the query heads sharing a KV head) per cache type,
+// single-threaded: tinyllama's shape (head_dim 64, 8 query heads per KV head) at several
+// depths, reported as position-heads per second (each one score and one value row).
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "../src/model/attention_heads.h"
+#include "llmopt/kernels/quant.h"
+
+namespace {
+
+using llmopt::DType;
+
+constexpr int32_t kHeadDim = 64, kGroup = 8, kKvHeads = 4, kBlock = 16;
+
+void attend(benchmark::State& state, DType type, bool simd) {
+    const int32_t n_past = int32_t(state.range(0));
+    llmopt::KvCache kv({1, kKvHeads, kHeadDim}, (n_past + kBlock - 1) / kBlock, kBlock, type);
+    std::vector<int32_t> table;
+    kv.reserve(table, n_past);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal;
+    std::vector<float> row(size_t(kKvHeads) * kHeadDim);
+    for (int32_t p = 0; p < n_past; ++p) {
+        for (float& x : row) x = normal(rng);
+        llmopt::kernels::quantize_row(type, row.data(), kv.key(0, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
+        llmopt::kernels::quantize_row(type, row.data(), kv.value(0, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
+    }
+    std::vector<float> q(size_t(kGroup) * kHeadDim), out(q.size());
+    for (float& x : q) x = normal(rng);
+    llmopt::HeadJob jobs[kGroup];
+    for (int32_t h = 0; h < kGroup; ++h)
+        jobs[h] = {&q[size_t(h) * kHeadDim], &out[size_t(h) * kHeadDim], table, n_past, 0, kv.head_offset(0)};
+    for (auto _ : state) {
+        llmopt::attend_heads(kv, 0, jobs, kGroup, 0.125f, simd);
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(state.iterations() * int64_t(n_past) * kGroup);
+}
+
+void BM_attend_f32(benchmark::State& s) { attend(s, DType::kF32, llmopt::kernels::cpu_has_avx2()); }
+void BM_attend_f16(benchmark::State& s) { attend(s, DType::kF16, llmopt::kernels::cpu_has_avx2()); }
+void BM_attend_q8_0(benchmark::State& s) { attend(s, DType::kQ8_0, llmopt::kernels::cpu_has_avx2()); }
+void BM_attend_f32_scalar(benchmark::State& s) { attend(s, DType::kF32, false); }
+
+BENCHMARK(BM_attend_f32)->Arg(64)->Arg(256)->Arg(1024)->Arg(4096);
+BENCHMARK(BM_attend_f16)->Arg(64)->Arg(256)->Arg(1024)->Arg(4096);
+BENCHMARK(BM_attend_q8_0)->Arg(64)->Arg(256)->Arg(1024)->Arg(4096);
+BENCHMARK(BM_attend_f32_scalar)->Arg(1024);
+
+}  // namespace
+
+BENCHMARK_MAIN();
