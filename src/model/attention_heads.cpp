@@ -236,71 +236,63 @@ LLMOPT_ATTN_AVX2 inline __m256 product_unfused(__m256 a, __m256 b) {
     return p;
 }
 
-// F16 value rows, dims [d0, d0 + 8 kChunks), in registers over all positions; each element
-// widened exactly (as fp16_to_fp32).
-template <int kChunks>
-LLMOPT_ATTN_AVX2 void weighted_f16_chunks(const uint8_t* const* v, const float* w,
-                                          int32_t n_past, int32_t d0, float* out) {
-    __m256 acc[kChunks];
-    for (auto& a : acc) a = _mm256_setzero_ps();
+// Eight elements from index i of an F16 value row, widened exactly (as fp16_to_fp32).
+struct F16Rows {
+    LLMOPT_ATTN_AVX2 static __m256 load8(const uint8_t* row, int32_t i) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i)));
+    }
+};
+
+// Eight elements from index i (a multiple of 8) of a Q8_0 value row, each float(q) * d as the
+// reference dequantizes.
+struct Q8_0Rows {
+    LLMOPT_ATTN_AVX2 static __m256 load8(const uint8_t* row, int32_t i) {
+        const uint8_t* block = row + i / 32 * 34;
+        uint16_t d16;
+        std::memcpy(&d16, block, sizeof d16);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));  // exact, as fp16_to_fp32
+        const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + i % 32));
+        return product_unfused(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
+    }
+};
+
+// Dims [d0, d0 + 8 kChunks) of kHeads heads' value sums (weights w[h], outputs out[h]) held
+// in registers over all positions; each row's elements are dequantized once for the heads.
+template <typename Rows, int kChunks, int kHeads>
+LLMOPT_ATTN_AVX2 void weighted_rows(const uint8_t* const* v, const float* const* w, int32_t n_past,
+                                    int32_t d0, float* const* out) {
+    __m256 acc[kHeads][kChunks];
+    for (auto& head : acc)
+        for (auto& a : head) a = _mm256_setzero_ps();
     for (int32_t p = 0; p < n_past; ++p) {
-        const __m256 wv = _mm256_set1_ps(w[p]);
-        const auto* row = reinterpret_cast<const __m128i*>(v[p]) + d0 / 8;
+        __m256 wv[kHeads];
+        for (int h = 0; h < kHeads; ++h) wv[h] = _mm256_set1_ps(w[h][p]);
 #pragma GCC unroll 8
         for (int c = 0; c < kChunks; ++c) {
-            const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(row + c));
-            acc[c] = _mm256_add_ps(acc[c], product_unfused(wv, x));
-        }
-    }
-    for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
-}
-
-LLMOPT_ATTN_AVX2 void weighted_values_f16(const uint8_t* const* v, const float* w, int32_t n_past,
-                                          float* out, int32_t hd) {
-    int32_t d0 = 0;
-    for (; d0 + 64 <= hd; d0 += 64) weighted_f16_chunks<8>(v, w, n_past, d0, out);
-    for (; d0 + 32 <= hd; d0 += 32) weighted_f16_chunks<4>(v, w, n_past, d0, out);
-    for (; d0 < hd; d0 += 8) weighted_f16_chunks<1>(v, w, n_past, d0, out);
-}
-
-// Q8_0 value rows, kBlocks blocks of 32 from block b0, in registers over all positions; each
-// element dequantized as float(q) * d, the reference's order.
-template <int kBlocks>
-LLMOPT_ATTN_AVX2 void weighted_q8_0_blocks(const uint8_t* const* v, const float* w,
-                                           int32_t n_past, int32_t b0, float* out) {
-    __m256 acc[4 * kBlocks];
-    for (auto& a : acc) a = _mm256_setzero_ps();
-    for (int32_t p = 0; p < n_past; ++p) {
-        const __m256 wv = _mm256_set1_ps(w[p]);
+            const __m256 x = Rows::load8(v[p], d0 + 8 * c);
 #pragma GCC unroll 2
-        for (int b = 0; b < kBlocks; ++b) {
-            const uint8_t* block = v[p] + (b0 + b) * 34;
-            uint16_t d16;
-            std::memcpy(&d16, block, sizeof d16);
-            const __m256 d = _mm256_set1_ps(_cvtsh_ss(d16));  // exact, as fp16_to_fp32
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; ++g) {
-                const __m128i q8 =
-                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * g));
-                const __m256 x = product_unfused(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8)), d);
-                acc[4 * b + g] = _mm256_add_ps(acc[4 * b + g], product_unfused(wv, x));
-            }
+            for (int h = 0; h < kHeads; ++h) acc[h][c] = _mm256_add_ps(acc[h][c], product_unfused(wv[h], x));
         }
     }
-    for (int i = 0; i < 4 * kBlocks; ++i) _mm256_storeu_ps(out + 32 * b0 + 8 * i, acc[i]);
+    for (int h = 0; h < kHeads; ++h)
+#pragma GCC unroll 8
+        for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out[h] + d0 + 8 * c, acc[h][c]);
 }
 
-LLMOPT_ATTN_AVX2 void weighted_values_avx2(DType type, const uint8_t* const* v, const float* w,
-                                           int32_t n_past, float* out, int32_t hd,
-                                           std::vector<float>& v_row) {
-    if (type == DType::kF16 && hd % 8 == 0) return weighted_values_f16(v, w, n_past, out, hd);
-    if (type == DType::kQ8_0 && hd % 32 == 0) {
-        int32_t b0 = 0;
-        for (; b0 + 2 <= hd / 32; b0 += 2) weighted_q8_0_blocks<2>(v, w, n_past, b0, out);
-        if (b0 < hd / 32) weighted_q8_0_blocks<1>(v, w, n_past, b0, out);
+// The value sums of one head, or of two sharing each dequantized row (32 dims at a time, so
+// the two heads' accumulators fit in registers). head_dim a multiple of 8.
+template <typename Rows>
+LLMOPT_ATTN_AVX2 void weighted_values_rows(const uint8_t* const* v, const float* const* w, int32_t heads,
+                                           int32_t n_past, float* const* out, int32_t hd) {
+    int32_t d0 = 0;
+    if (heads == 2) {
+        for (; d0 + 32 <= hd; d0 += 32) weighted_rows<Rows, 4, 2>(v, w, n_past, d0, out);
+        for (; d0 < hd; d0 += 8) weighted_rows<Rows, 1, 2>(v, w, n_past, d0, out);
         return;
     }
-    weighted_values_scalar(type, v, w, n_past, out, hd, v_row);
+    for (; d0 + 64 <= hd; d0 += 64) weighted_rows<Rows, 8, 1>(v, w, n_past, d0, out);
+    for (; d0 + 32 <= hd; d0 += 32) weighted_rows<Rows, 4, 1>(v, w, n_past, d0, out);
+    for (; d0 < hd; d0 += 8) weighted_rows<Rows, 1, 1>(v, w, n_past, d0, out);
 }
 
 // One head, scalar reference: `keys` and `values` are its job's rows (find_rows).
@@ -319,6 +311,19 @@ void attend_quantized_scalar(const KvCache& kv, const HeadJob& j, const uint8_t*
     weighted_values_scalar(type, values, scores.data(), j.n_past, j.out, hd, v_row);
 }
 
+// rows[0, 8) (F16, hd each) as floats in out (8 × hd); rows[j] then points at its copy.
+LLMOPT_ATTN_AVX2 void widen_f16_rows(const void** rows, int32_t hd, float* out) {
+    for (int j = 0; j < 8; ++j) {
+        const auto* half = static_cast<const uint16_t*>(rows[j]);
+        float* wide = out + size_t(j) * hd;
+        int32_t i = 0;
+        for (; i + 8 <= hd; i += 8)
+            _mm256_storeu_ps(wide + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(half + i))));
+        for (; i < hd; ++i) wide[i] = fp16_to_fp32(half[i]);
+        rows[j] = wide;
+    }
+}
+
 // The heads of one KV head, AVX2: each head's scores eight positions at a time (each batch of
 // eight key rows read once for the whole group; a score has vec_dot's bits), exp(score - max)
 // eight at a time, the probabilities normalized (and rounded to f16 for an F16 cache), then
@@ -328,16 +333,20 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
                                             const uint8_t* const* keys, const uint8_t* const* values,
                                             float scale, std::vector<float>& scores,
                                             std::vector<uint8_t>& q_act, size_t act_bytes,
-                                            std::vector<float>& v_row) {
+                                            std::vector<float>& wide_keys, std::vector<float>& v_row) {
     const int32_t hd = kv.shape().head_dim;
     const DType type = kv.type();
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
     for (int32_t h = 0; h < heads; ++h) convert_query_avx2(type, jobs[h].q, hd, &q_act[h * act_bytes]);
+    // F16 keys are widened once for the whole group (exactly, so each dot keeps its bits).
+    const bool widen = type == DType::kF16 && heads > 1;
     for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
         const void* k[8];
         // Lanes past n_past repeat the last key; exp_scores gives them no weight.
         for (int j = 0; j < 8; ++j) k[j] = keys[std::min(p0 + j, n_past - 1)];
-        for (int32_t h = 0; h < heads; ++h) kernels::vec_dot8(type, hd, k, &q_act[h * act_bytes], &scores[size_t(h) * padded + p0]);
+        if (widen) widen_f16_rows(k, hd, wide_keys.data());
+        for (int32_t h = 0; h < heads; ++h)
+            kernels::vec_dot8(widen ? DType::kF32 : type, hd, k, &q_act[h * act_bytes], &scores[size_t(h) * padded + p0]);
     }
     const __m256 scale_v = _mm256_set1_ps(scale);
     for (int32_t h = 0; h < heads; ++h) {
@@ -349,14 +358,25 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
             if (type == DType::kF16) w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
             _mm256_storeu_ps(s + p, w);
         }
-        weighted_values_avx2(type, values, s, n_past, jobs[h].out, hd, v_row);
+    }
+    for (int32_t h = 0; h < heads; h += 2) {
+        const int32_t pair = std::min(2, heads - h);
+        const float* w[2] = {&scores[size_t(h) * padded], &scores[size_t(h + pair - 1) * padded]};
+        float* out[2] = {jobs[h].out, jobs[h + pair - 1].out};
+        if (hd % 8 != 0) {
+            for (int32_t i = 0; i < pair; ++i) weighted_values_scalar(type, values, w[i], n_past, out[i], hd, v_row);
+        } else if (type == DType::kF16) {
+            weighted_values_rows<F16Rows>(values, w, pair, n_past, out, hd);
+        } else {
+            weighted_values_rows<Q8_0Rows>(values, w, pair, n_past, out, hd);
+        }
     }
 }
 
 // Scratch of one thread's attention jobs. The pool's threads live as long as the process, so
 // the buffers are allocated once and only grow: no allocation per layer or token.
 struct AttendBuffers {
-    std::vector<float> acc, v_row, scores;
+    std::vector<float> acc, v_row, scores, wide_keys;
     std::vector<uint8_t> q_act;
     std::vector<const float*> rows;
     std::vector<const uint8_t*> byte_rows;
@@ -371,6 +391,7 @@ struct AttendBuffers {
         };
         grow(acc, head_dim);
         grow(v_row, head_dim);
+        grow(wide_keys, 8 * head_dim);
         grow(scores, n_scores);
         grow(q_act, q_act_bytes);
     }
@@ -393,7 +414,7 @@ void attend_heads(const KvCache& kv, int32_t layer, const HeadJob* jobs, int32_t
     const auto [keys, values] = find_rows(kv, layer, jobs[0], b.byte_rows);
     if (simd)
         return attend_quantized_avx2(kv, jobs, heads, keys, values, scale, b.scores, b.q_act, act_bytes,
-                                     b.v_row);
+                                     b.wide_keys, b.v_row);
     for (int32_t h = 0; h < heads; ++h)
         attend_quantized_scalar(kv, jobs[h], keys, values, scale, b.scores, b.q_act, b.v_row);
 }
