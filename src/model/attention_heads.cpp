@@ -157,10 +157,34 @@ LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int
     }
 }
 
+// Two heads' value sums over dims [d0, d0 + 32) (out = inv_sum · Σ_p w[p] · v[p]), each
+// value row's 32 dims loaded once for both: per element the same FMA chain over the positions
+// as weighted_values<4> and <8>, so a head gets the same bits alone or paired.
+LLMOPT_ATTN_AVX2 void weighted_values_pair(const float* const* v, const float* w0, const float* w1,
+                                           int32_t n_past, int32_t d0, __m256 inv_sum0, __m256 inv_sum1,
+                                           float* out0, float* out1) {
+    __m256 acc0[4], acc1[4];
+    for (int c = 0; c < 4; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
+    for (int32_t p = 0; p < n_past; ++p) {
+        const __m256 wv0 = _mm256_set1_ps(w0[p]), wv1 = _mm256_set1_ps(w1[p]);
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+            const __m256 x = _mm256_loadu_ps(v[p] + d0 + 8 * c);
+            acc0[c] = _mm256_fmadd_ps(wv0, x, acc0[c]);
+            acc1[c] = _mm256_fmadd_ps(wv1, x, acc1[c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+        _mm256_storeu_ps(out0 + d0 + 8 * c, _mm256_mul_ps(acc0[c], inv_sum0));
+        _mm256_storeu_ps(out1 + d0 + 8 * c, _mm256_mul_ps(acc1[c], inv_sum1));
+    }
+}
+
 // F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
 // scores eight positions at a time (each key row loaded once for the whole group), then per
 // head exp(score - max) eight at a time, then the weighted value rows into accumulators held
-// in registers (64 dims at a time). Each head's operations and their order depend only on
+// in registers (two heads 32 dims at a time where head_dim allows, else one head 64 at a time). Each head's operations and their order depend only on
 // head_dim and n_past, never on the other heads or tokens. Buffers: scores (heads, n_past
 // rounded up to 8), rows (2 × n_past row pointers).
 LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
@@ -178,9 +202,18 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
             _mm256_storeu_ps(&scores[size_t(h) * padded + p0],
                              _mm256_mul_ps(dot8_keys(jobs[h].q, k, hd), scale_v));
     }
-    for (int32_t h = 0; h < heads; ++h) {
-        float* s = &scores[size_t(h) * padded];
-        const __m256 inv_sum = _mm256_set1_ps(1.0f / exp_scores(s, n_past, n_masked));
+    __m256 inv_sums[kMaxHeadGroup];
+    for (int32_t h = 0; h < heads; ++h)
+        inv_sums[h] = _mm256_set1_ps(1.0f / exp_scores(&scores[size_t(h) * padded], n_past, n_masked));
+    int32_t h = 0;
+    if (hd % 32 == 0)  // two heads at a time, 32 dims at a time: each value row is read once for both
+        for (; h + 2 <= heads; h += 2)
+            for (int32_t d0 = 0; d0 < hd; d0 += 32)
+                weighted_values_pair(values, &scores[size_t(h) * padded], &scores[size_t(h + 1) * padded], n_past,
+                                     d0, inv_sums[h], inv_sums[h + 1], jobs[h].out, jobs[h + 1].out);
+    for (; h < heads; ++h) {
+        const float* s = &scores[size_t(h) * padded];
+        const __m256 inv_sum = inv_sums[h];
         int32_t d0 = 0;
         for (; d0 + 64 <= hd; d0 += 64) weighted_values<8>(values, s, n_past, d0, inv_sum, jobs[h].out);
         switch ((hd - d0) / 8) {
