@@ -360,7 +360,7 @@ LLMOPT_ATTN_AVX2 void widen_f16_rows(const void** rows, int32_t hd, float* out) 
 // The heads of one KV head, AVX2: each head's scores eight positions at a time (each batch of
 // eight key rows read once for the whole group; a score has vec_dot's bits), exp(score - max)
 // eight at a time, the probabilities normalized (and rounded to f16 for an F16 cache), then
-// the value sum. Buffers: scores (heads, n_past rounded up to 8), q_act (heads converted
+// the value sums, two heads sharing each dequantized row. Buffers: scores (heads, n_past rounded up to 8), q_act (heads converted
 // queries of act_bytes each).
 LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jobs, int32_t heads,
                                             const uint8_t* const* keys, const uint8_t* const* values,
