@@ -208,7 +208,7 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
     // The outputs' rows are cut into ranges of range_rows (the last of each output shorter),
     // numbered across the outputs in order.
     constexpr int64_t kRangesPerThread = 4;
-    const int64_t grains = (rows + kRowGrain - 1) / kRowGrain;
+    const int64_t grains = ceil_div(rows, kRowGrain);
     const int64_t range_rows =
         std::max<int64_t>(1, grains / (int64_t(threads) * kRangesPerThread)) * kRowGrain;
     std::atomic<int64_t> next_range{0};

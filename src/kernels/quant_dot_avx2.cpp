@@ -171,29 +171,13 @@ LLMOPT_AVX2 float dot_q5_0(int64_t n, const void* w, const void* a) { return dot
 LLMOPT_AVX2 float dot_q5_1(int64_t n, const void* w, const void* a) { return dot_blocks<BlockQ5_1, BlockQ8_1>(n, w, a); }
 LLMOPT_AVX2 float dot_q8_0(int64_t n, const void* w, const void* a) { return dot_blocks<BlockQ8_0, BlockQ8_0>(n, w, a); }
 
-LLMOPT_AVX2 void dot8_f32(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_float_rows8<load8_f32, load1_f32>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_f16(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_float_rows8<load8_f16, load1_f16>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_bf16(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_float_rows8<load8_bf16, load1_bf16>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_q4_0(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_blocks_rows8<BlockQ4_0, BlockQ8_0>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_q4_1(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_blocks_rows8<BlockQ4_1, BlockQ8_1>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_q5_0(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_blocks_rows8<BlockQ5_0, BlockQ8_0>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_q5_1(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_blocks_rows8<BlockQ5_1, BlockQ8_1>(n, w, a, out);
-}
-LLMOPT_AVX2 void dot8_q8_0(int64_t n, const void* const* w, const void* a, float* out) {
-    dot_blocks_rows8<BlockQ8_0, BlockQ8_0>(n, w, a, out);
-}
+LLMOPT_AVX2 void dot8_f32(int64_t n, const void* const* w, const void* a, float* out) { dot_float_rows8<load8_f32, load1_f32>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_f16(int64_t n, const void* const* w, const void* a, float* out) { dot_float_rows8<load8_f16, load1_f16>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_bf16(int64_t n, const void* const* w, const void* a, float* out) { dot_float_rows8<load8_bf16, load1_bf16>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_q4_0(int64_t n, const void* const* w, const void* a, float* out) { dot_blocks_rows8<BlockQ4_0, BlockQ8_0>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_q4_1(int64_t n, const void* const* w, const void* a, float* out) { dot_blocks_rows8<BlockQ4_1, BlockQ8_1>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_q5_0(int64_t n, const void* const* w, const void* a, float* out) { dot_blocks_rows8<BlockQ5_0, BlockQ8_0>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_q5_1(int64_t n, const void* const* w, const void* a, float* out) { dot_blocks_rows8<BlockQ5_1, BlockQ8_1>(n, w, a, out); }
+LLMOPT_AVX2 void dot8_q8_0(int64_t n, const void* const* w, const void* a, float* out) { dot_blocks_rows8<BlockQ8_0, BlockQ8_0>(n, w, a, out); }
 
 }  // namespace llmopt::kernels::avx2

@@ -122,70 +122,60 @@ LLMOPT_ATTN_AVX2 inline __m256 dot8_keys(const float* q, const float* const* k, 
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-template <int kChunks>
-LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kChunks], float w, const float* v) {
-    const __m256 wv = _mm256_set1_ps(w);
+// acc[h] += w[h][p] · v for kHeads heads, each 8-dim chunk of the row loaded once for all.
+template <int kChunks, int kHeads>
+LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kHeads][kChunks], const float* const* w,
+                                              int32_t p, const float* v) {
+    __m256 wv[kHeads];
+    for (int h = 0; h < kHeads; ++h) wv[h] = _mm256_set1_ps(w[h][p]);
 #pragma GCC unroll 8
-    for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + 8 * c), acc[c]);
+    for (int c = 0; c < kChunks; ++c) {
+        const __m256 x = _mm256_loadu_ps(v + 8 * c);
+#pragma GCC unroll 2
+        for (int h = 0; h < kHeads; ++h) acc[h][c] = _mm256_fmadd_ps(wv[h], x, acc[h][c]);
+    }
 }
 
-// out[d0 ...] (kChunks × 8 dims) = inv_sum · Σ_p w[p] · v[p][d0 ...]. Accumulators stay in
-// registers; with few chunks the positions are dealt to kStreams independent sums (position p
-// to sum p % kStreams, added in a fixed order at the end) so the FMA latency does not serialize
-// the loop. The order depends only on n_past.
-template <int kChunks>
-LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* w, int32_t n_past,
-                                      int32_t d0, __m256 inv_sum, float* out) {
-    constexpr int kStreams = kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
-    __m256 acc[kStreams][kChunks];
+// out[h][d0 ...] (kChunks × 8 dims) = inv_sum[h] · Σ_p w[h][p] · v[p][d0 ...] for kHeads heads
+// that share each value row's loads. Accumulators stay in registers; with one head and few
+// chunks the positions are dealt to kStreams independent sums (position p to sum p % kStreams,
+// added in a fixed order at the end) so the FMA latency does not serialize the loop. A head's
+// order depends only on n_past and kChunks: two heads paired at kChunks 4 get the bits each
+// would get alone at 4 or 8 chunks (one stream).
+template <int kChunks, int kHeads = 1>
+LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* const* w, int32_t n_past,
+                                      int32_t d0, const __m256* inv_sum, float* const* out) {
+    constexpr int kStreams = kHeads > 1 || kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
+    __m256 acc[kStreams][kHeads][kChunks];
     for (auto& stream : acc)
-        for (auto& a : stream) a = _mm256_setzero_ps();
+        for (auto& head : stream)
+            for (auto& a : head) a = _mm256_setzero_ps();
     int32_t p = 0;
     for (; p + kStreams <= n_past; p += kStreams)
 #pragma GCC unroll 4
-        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
+        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks, kHeads>(acc[s], w, p + s, v[p + s] + d0);
 #pragma GCC unroll 4
     for (int s = 0; s < kStreams; ++s)
-        if (p + s < n_past) add_weighted_row<kChunks>(acc[s], w[p + s], v[p + s] + d0);
+        if (p + s < n_past) add_weighted_row<kChunks, kHeads>(acc[s], w, p + s, v[p + s] + d0);
+#pragma GCC unroll 2
+    for (int h = 0; h < kHeads; ++h)
 #pragma GCC unroll 8
-    for (int c = 0; c < kChunks; ++c) {
-        __m256 total = acc[0][c];
-        if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][c], acc[1][c]);
-        if constexpr (kStreams == 4)
-            total = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[1][c]), _mm256_add_ps(acc[2][c], acc[3][c]));
-        _mm256_storeu_ps(out + d0 + 8 * c, _mm256_mul_ps(total, inv_sum));
-    }
-}
-
-// Two heads' value sums over dims [d0, d0 + 32) (out = inv_sum · Σ_p w[p] · v[p]), each
-// value row's 32 dims loaded once for both: per element the same FMA chain over the positions
-// as weighted_values<4> and <8>, so a head gets the same bits alone or paired.
-LLMOPT_ATTN_AVX2 void weighted_values_pair(const float* const* v, const float* w0, const float* w1,
-                                           int32_t n_past, int32_t d0, __m256 inv_sum0, __m256 inv_sum1,
-                                           float* out0, float* out1) {
-    __m256 acc0[4], acc1[4];
-    for (int c = 0; c < 4; ++c) acc0[c] = acc1[c] = _mm256_setzero_ps();
-    for (int32_t p = 0; p < n_past; ++p) {
-        const __m256 wv0 = _mm256_set1_ps(w0[p]), wv1 = _mm256_set1_ps(w1[p]);
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; ++c) {
-            const __m256 x = _mm256_loadu_ps(v[p] + d0 + 8 * c);
-            acc0[c] = _mm256_fmadd_ps(wv0, x, acc0[c]);
-            acc1[c] = _mm256_fmadd_ps(wv1, x, acc1[c]);
+        for (int c = 0; c < kChunks; ++c) {
+            __m256 total = acc[0][h][c];
+            if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][h][c], acc[1][h][c]);
+            if constexpr (kStreams == 4)
+                total = _mm256_add_ps(_mm256_add_ps(acc[0][h][c], acc[1][h][c]),
+                                      _mm256_add_ps(acc[2][h][c], acc[3][h][c]));
+            _mm256_storeu_ps(out[h] + d0 + 8 * c, _mm256_mul_ps(total, inv_sum[h]));
         }
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-        _mm256_storeu_ps(out0 + d0 + 8 * c, _mm256_mul_ps(acc0[c], inv_sum0));
-        _mm256_storeu_ps(out1 + d0 + 8 * c, _mm256_mul_ps(acc1[c], inv_sum1));
-    }
 }
 
 // F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
 // scores eight positions at a time (each key row loaded once for the whole group), then per
 // head exp(score - max) eight at a time, then the weighted value rows into accumulators held
-// in registers (two heads 32 dims at a time where head_dim allows, else one head 64 at a time). Each head's operations and their order depend only on
-// head_dim and n_past, never on the other heads or tokens. Buffers: scores (heads, n_past
+// in registers (two heads 32 dims at a time where head_dim allows, else one head 64 at a
+// time). Each head's operations and their order depend only on head_dim and n_past, never on
+// the other heads or tokens. Buffers: scores (heads, n_past
 // rounded up to 8), rows (2 × n_past row pointers).
 LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
                                       int32_t heads, float scale, std::vector<float>& scores,
@@ -203,27 +193,31 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
                              _mm256_mul_ps(dot8_keys(jobs[h].q, k, hd), scale_v));
     }
     __m256 inv_sums[kMaxHeadGroup];
-    for (int32_t h = 0; h < heads; ++h)
+    const float* w[kMaxHeadGroup];
+    float* out[kMaxHeadGroup];
+    for (int32_t h = 0; h < heads; ++h) {
+        w[h] = &scores[size_t(h) * padded];
+        out[h] = jobs[h].out;
         inv_sums[h] = _mm256_set1_ps(1.0f / exp_scores(&scores[size_t(h) * padded], n_past, n_masked));
+    }
     int32_t h = 0;
     if (hd % 32 == 0)  // two heads at a time, 32 dims at a time: each value row is read once for both
         for (; h + 2 <= heads; h += 2)
-            for (int32_t d0 = 0; d0 < hd; d0 += 32)
-                weighted_values_pair(values, &scores[size_t(h) * padded], &scores[size_t(h + 1) * padded], n_past,
-                                     d0, inv_sums[h], inv_sums[h + 1], jobs[h].out, jobs[h + 1].out);
+            for (int32_t d0 = 0; d0 < hd; d0 += 32) weighted_values<4, 2>(values, &w[h], n_past, d0, &inv_sums[h], &out[h]);
     for (; h < heads; ++h) {
-        const float* s = &scores[size_t(h) * padded];
-        const __m256 inv_sum = inv_sums[h];
+        const float* const* wh = &w[h];
+        const __m256* inv = &inv_sums[h];
+        float* const* oh = &out[h];
         int32_t d0 = 0;
-        for (; d0 + 64 <= hd; d0 += 64) weighted_values<8>(values, s, n_past, d0, inv_sum, jobs[h].out);
+        for (; d0 + 64 <= hd; d0 += 64) weighted_values<8>(values, wh, n_past, d0, inv, oh);
         switch ((hd - d0) / 8) {
-            case 7: weighted_values<7>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 6: weighted_values<6>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 5: weighted_values<5>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 4: weighted_values<4>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 3: weighted_values<3>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 2: weighted_values<2>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
-            case 1: weighted_values<1>(values, s, n_past, d0, inv_sum, jobs[h].out); break;
+            case 7: weighted_values<7>(values, wh, n_past, d0, inv, oh); break;
+            case 6: weighted_values<6>(values, wh, n_past, d0, inv, oh); break;
+            case 5: weighted_values<5>(values, wh, n_past, d0, inv, oh); break;
+            case 4: weighted_values<4>(values, wh, n_past, d0, inv, oh); break;
+            case 3: weighted_values<3>(values, wh, n_past, d0, inv, oh); break;
+            case 2: weighted_values<2>(values, wh, n_past, d0, inv, oh); break;
+            case 1: weighted_values<1>(values, wh, n_past, d0, inv, oh); break;
             default: break;
         }
     }
@@ -371,6 +365,7 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
     const DType type = kv.type();
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
     for (int32_t h = 0; h < heads; ++h) convert_query_avx2(type, jobs[h].q, hd, &q_act[h * act_bytes]);
+    const __m256 scale_v = _mm256_set1_ps(scale);
     // F16 keys are widened once for the whole group (exactly, so each dot keeps its bits).
     const bool widen = type == DType::kF16 && heads > 1;
     for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
@@ -381,7 +376,6 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
         for (int32_t h = 0; h < heads; ++h)
             kernels::vec_dot8(widen ? DType::kF32 : type, hd, k, &q_act[h * act_bytes], &scores[size_t(h) * padded + p0]);
     }
-    const __m256 scale_v = _mm256_set1_ps(scale);
     for (int32_t h = 0; h < heads; ++h) {
         float* s = &scores[size_t(h) * padded];
         for (int32_t p = 0; p < padded; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), scale_v));
