@@ -41,6 +41,48 @@ void attend(benchmark::State& state, DType type, bool simd) {
     state.SetItemsProcessed(state.iterations() * int64_t(n_past) * kGroup);
 }
 
+// A whole decode step's attention on one thread: kSeqs sequences at depth n_past over kLayers
+// layers (368 MB of F32 cache at depth 512), so that the rows come from memory as in a model
+// step rather than from the caches as above.
+constexpr int32_t kLayers = 22, kSeqs = 16;
+
+void attend_step(benchmark::State& state, DType type) {
+    const int32_t n_past = int32_t(state.range(0));
+    llmopt::KvCache kv({kLayers, kKvHeads, kHeadDim}, (n_past + kBlock - 1) / kBlock * kSeqs, kBlock, type);
+    std::vector<std::vector<int32_t>> tables(kSeqs);
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal;
+    std::vector<float> row(size_t(kKvHeads) * kHeadDim);
+    for (float& x : row) x = normal(rng);
+    for (auto& table : tables) {
+        kv.reserve(table, n_past);
+        for (int32_t l = 0; l < kLayers; ++l)
+            for (int32_t p = 0; p < n_past; ++p) {
+                llmopt::kernels::quantize_row(type, row.data(), kv.key(l, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
+                llmopt::kernels::quantize_row(type, row.data(), kv.value(l, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
+            }
+    }
+    std::vector<float> q(size_t(kGroup) * kHeadDim), out(q.size());
+    for (float& x : q) x = normal(rng);
+    for (auto _ : state) {
+        for (int32_t l = 0; l < kLayers; ++l)
+            for (const auto& table : tables)
+                for (int32_t h = 0; h < kKvHeads; ++h) {
+                    llmopt::HeadJob jobs[kGroup];
+                    for (int32_t i = 0; i < kGroup; ++i)
+                        jobs[i] = {&q[size_t(i) * kHeadDim], &out[size_t(i) * kHeadDim], table, n_past, 0, kv.head_offset(h)};
+                    llmopt::attend_heads(kv, l, jobs, kGroup, 0.125f, llmopt::kernels::cpu_has_avx2());
+                }
+        benchmark::DoNotOptimize(out.data());
+    }
+    state.SetItemsProcessed(state.iterations() * int64_t(n_past) * kGroup * kKvHeads * kSeqs * kLayers);
+}
+
+void BM_attend_step_f32(benchmark::State& s) { attend_step(s, DType::kF32); }
+void BM_attend_step_f16(benchmark::State& s) { attend_step(s, DType::kF16); }
+BENCHMARK(BM_attend_step_f32)->Arg(512)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_attend_step_f16)->Arg(512)->Unit(benchmark::kMillisecond);
+
 void BM_attend_f32(benchmark::State& s) { attend(s, DType::kF32, llmopt::kernels::cpu_has_avx2()); }
 void BM_attend_f16(benchmark::State& s) { attend(s, DType::kF16, llmopt::kernels::cpu_has_avx2()); }
 void BM_attend_q8_0(benchmark::State& s) { attend(s, DType::kQ8_0, llmopt::kernels::cpu_has_avx2()); }

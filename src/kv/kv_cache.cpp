@@ -4,6 +4,7 @@
 #include <string>
 
 #include "llmopt/util/error.h"
+#include "llmopt/util/large_pages.h"
 
 namespace llmopt {
 
@@ -26,8 +27,9 @@ KvCache::KvCache(const KvShape& shape, int32_t n_blocks, int32_t block_size, DTy
       type_(checked_type(type, shape)),
       row_bytes_(row_bytes(type, shape.kv_dim())),
       pool_(n_blocks),
-      k_(size_t(shape.n_layers) * n_blocks * block_size * row_bytes_),
-      v_(k_.size()) {}
+      side_bytes_(size_t(shape.n_layers) * n_blocks * block_size * row_bytes_),
+      k_(allocate_large_pages(side_bytes_)),
+      v_(allocate_large_pages(side_bytes_)) {}
 
 bool KvCache::reserve(std::vector<int32_t>& table, int32_t n_tokens) {
     const size_t had = table.size();

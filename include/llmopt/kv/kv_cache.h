@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct KvShape {
 class KvCache {
 public:
     KvCache(const KvShape& shape, int32_t n_blocks, int32_t block_size = 16, DType type = DType::kF32);
+    KvCache(const KvCache&) = delete;  // the storage is not shared
+    KvCache& operator=(const KvCache&) = delete;
+    KvCache(KvCache&&) = default;
+    KvCache& operator=(KvCache&&) = default;
 
     // Blocks needed to hold n_tokens positions.
     int32_t blocks_for(int32_t n_tokens) const { return (n_tokens + block_size_ - 1) / block_size_; }
@@ -33,10 +38,10 @@ public:
     void release(std::vector<int32_t>& table);
 
     // The key / value row (kv_dim elements of type()) of `layer` at slot `slot` of `block`.
-    uint8_t* key(int32_t layer, int32_t block, int32_t slot) { return k_.data() + offset(layer, block, slot); }
-    uint8_t* value(int32_t layer, int32_t block, int32_t slot) { return v_.data() + offset(layer, block, slot); }
-    const uint8_t* key(int32_t layer, int32_t block, int32_t slot) const { return k_.data() + offset(layer, block, slot); }
-    const uint8_t* value(int32_t layer, int32_t block, int32_t slot) const { return v_.data() + offset(layer, block, slot); }
+    uint8_t* key(int32_t layer, int32_t block, int32_t slot) { return k_.get() + offset(layer, block, slot); }
+    uint8_t* value(int32_t layer, int32_t block, int32_t slot) { return v_.get() + offset(layer, block, slot); }
+    const uint8_t* key(int32_t layer, int32_t block, int32_t slot) const { return k_.get() + offset(layer, block, slot); }
+    const uint8_t* value(int32_t layer, int32_t block, int32_t slot) const { return v_.get() + offset(layer, block, slot); }
     // Byte offset of head `h` inside a row.
     size_t head_offset(int32_t h) const { return row_bytes(type_, int64_t(h) * shape_.head_dim); }
 
@@ -45,7 +50,7 @@ public:
     BlockPool& pool() { return pool_; }
     const BlockPool& pool() const { return pool_; }
     DType type() const { return type_; }
-    size_t bytes() const { return k_.size() + v_.size(); }
+    size_t bytes() const { return 2 * side_bytes_; }
     // Bytes one token occupies across all layers, keys and values.
     static size_t bytes_per_token(const KvShape& shape, DType type) {
         return 2 * size_t(shape.n_layers) * row_bytes(type, shape.kv_dim());
@@ -61,8 +66,12 @@ private:
     DType type_;
     size_t row_bytes_;
     BlockPool pool_;
-    std::vector<uint8_t> k_;  // (n_layers, n_blocks, block_size, row of kv_dim elements)
-    std::vector<uint8_t> v_;  // (n_layers, n_blocks, block_size, row of kv_dim elements)
+    size_t side_bytes_;  // of the keys, and of the values
+    // (n_layers, n_blocks, block_size, row of kv_dim elements), in large pages: attention reads
+    // a job's rows scattered over blocks, and with 4 KB pages a decode step at depth 512
+    // missed the TLB on nearly every block.
+    std::shared_ptr<uint8_t> k_;
+    std::shared_ptr<uint8_t> v_;
 };
 
 }  // namespace llmopt
