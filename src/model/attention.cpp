@@ -1,5 +1,6 @@
 // Causal attention of each batch token over its own sequence's cached keys and values.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "attention_heads.h"
@@ -33,15 +34,13 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
     constexpr int64_t kMinParallelWork = 1 << 18;
     const bool simd = kernels::cpu_has_avx2();
     ThreadPool& pool = ThreadPool::global();
+    std::atomic<int32_t> next_unit{0};
     pool.run(work >= kMinParallelWork ? pool.size() : 1, [&](int32_t id, int32_t nt) {
         // A job is one token's query heads that share a KV head (up to kMaxHeadGroup of them).
-        // Jobs are dealt round-robin: in a prefill chunk later tokens attend to more positions,
-        // so contiguous shares would leave the thread holding the first tokens idle.
         const int32_t parts = (group + kMaxHeadGroup - 1) / kMaxHeadGroup,
                       per_job = (group + parts - 1) / parts;
-        const int64_t jobs_per_token = int64_t(c.n_kv_heads) * parts;
-        for (int64_t job = id; job < int64_t(n) * jobs_per_token; job += nt) {
-            const int32_t t = int32_t(job / jobs_per_token), part = int32_t(job % jobs_per_token);
+        const int32_t jobs_per_token = c.n_kv_heads * parts;
+        auto run_job = [&](int32_t t, int32_t part) {
             const int32_t h0 = part / parts * group + part % parts * per_job;
             const int32_t h1 = std::min(h0 + per_job, (part / parts + 1) * group);
             HeadJob jobs[kMaxHeadGroup];
@@ -52,6 +51,20 @@ void Model::attend(int32_t l, const Batch& batch, const KvCache& kv) {
                                 masked_prefix(batch, t),
                                 kv.head_offset(h / group)};
             attend_heads(kv, l, jobs, h1 - h0, scale, simd);
+        };
+        // Each thread takes the next token, with all its jobs, until none is left: a token's KV
+        // heads share each cached row, which one core then reads whole, and taking them as they
+        // come balances tokens of different depths. The last tokens go first (in a prefill chunk
+        // they attend to the most positions). With fewer tokens than threads, the jobs are taken
+        // one by one instead.
+        const bool whole_tokens = n >= nt;
+        const int32_t units = whole_tokens ? n : n * jobs_per_token;
+        for (int32_t u = next_unit.fetch_add(1); u < units; u = next_unit.fetch_add(1)) {
+            const int32_t last_first = units - 1 - u;
+            if (whole_tokens)
+                for (int32_t part = 0; part < jobs_per_token; ++part) run_job(last_first, part);
+            else
+                run_job(last_first / jobs_per_token, last_first % jobs_per_token);
         }
     });
 }
