@@ -83,13 +83,20 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
         for (int j = 0; j < 8; ++j) {
             __m256i s[kActs];
             for (auto& v : s) v = _mm256_setzero_si256();
+            // As in Q4_0Dots: the first row's chunks spread from its two 16-byte halves.
+            __m256i first_lo = s[0], first_hi = s[0];
+            if constexpr (kSpreadRows > 0) {
+                first_lo = broadcast_half(x[0][b].qs + 32 * j);
+                first_hi = broadcast_half(x[0][b].qs + 32 * j + 16);
+            }
 #pragma GCC unroll 8
             for (int k = 0; k < 8; ++k) {
                 const __m256i raw = load256(group + 32 * (8 * (j / 2) + k));
                 const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, mask);
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act = broadcast4(x[t][b].qs + 32 * j + 4 * k);
+                    const __m256i act = t < kSpreadRows ? spread_chunk(k < 4 ? first_lo : first_hi, k % 4)
+                                                        : broadcast4(x[t][b].qs + 32 * j + 4 * k);
                     if constexpr (kWithVnni)
                         s[t] = _mm256_dpbusd_avx_epi32(s[t], q, act);
                     else

@@ -55,6 +55,15 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i spread_chunk(__m256i v, int k) {
     }
 }
 
+// 16 bytes from p, in both 128-bit halves.
+LLMOPT_ROWGROUPS8_TARGET inline __m256i broadcast_half(const int8_t* p) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Rows of a tile whose activation chunks are spread by spread_chunk rather than broadcast
+// from memory (see Q4_0Dots).
+constexpr int kSpreadRows = kWithVnni ? 1 : 0;
+
 // The block dots of block b of the 8 rows with activation rows x[0 ... kActs - 1]: each
 // 32-byte chunk of quants is unpacked once and met by every activation row.
 // Each vpdpbusd takes its 4 activation bytes broadcast from memory, and with VNNI these loads
@@ -66,7 +75,6 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i spread_chunk(__m256i v, int k) {
 struct Q4_0Dots {
     static constexpr RowGroups8 kLayout = kQ4_0Groups;
     static constexpr bool kOffset = true;  // the +8 level offset is still in the dots
-    static constexpr int kSpreadRows = kWithVnni ? 1 : 0;
 
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,
@@ -76,8 +84,8 @@ struct Q4_0Dots {
         for (auto& v : s) v = _mm256_setzero_si256();
         __m256i first_lo = s[0], first_hi = s[0];  // row 0's elements 0-15 and 16-31, in both halves
         if constexpr (kSpreadRows > 0) {
-            first_lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][b].qs)));
-            first_hi = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][b].qs + 16)));
+            first_lo = broadcast_half(x[0][b].qs);
+            first_hi = broadcast_half(x[0][b].qs + 16);
         }
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
