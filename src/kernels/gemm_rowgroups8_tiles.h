@@ -69,9 +69,9 @@ constexpr int kSpreadRows = kWithVnni ? 1 : 0;
 // Each vpdpbusd takes its 4 activation bytes broadcast from memory, and with VNNI these loads
 // bound the tile; so the first row's are spread by vpshufd from its two 16-byte halves, loaded
 // once per block, which moves a quarter of the work to the shuffle unit (more rows spread run
-// out of registers). Single thread, bench_matmul, three alternating runs: pp128 189, 228, 228 ->
-// 211, 250, 248 GFLOP/s, 16 rows 173, 203, 201 -> 188, 222, 200; one row unchanged. Without
-// VNNI the ALU already carries maddubs and its widening, so every row is broadcast.
+// out of registers). Single thread, bench_matmul, three alternating runs: 128 rows 231, 225,
+// 221 -> 250, 244, 223 GFLOP/s, 16 rows 201, 196, 196 -> 214, 218, 199; one row unchanged.
+// Without VNNI the ALU already carries maddubs and its widening, so every row is broadcast.
 struct Q4_0Dots {
     static constexpr RowGroups8 kLayout = kQ4_0Groups;
     static constexpr bool kOffset = true;  // the +8 level offset is still in the dots
