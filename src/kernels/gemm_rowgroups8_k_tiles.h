@@ -209,6 +209,8 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
             const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
             __m256i s[kActs];
             for (auto& v : s) v = _mm256_setzero_si256();
+            __m256i first = s[0];
+            if constexpr (kSpreadRows > 0) first = broadcast_half(x[0][b].qs + 16 * sub);
 #pragma GCC unroll 4
             for (int e = 4 * (sub % 2); e < 4 * (sub % 2) + 4; ++e) {
                 const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));
@@ -221,7 +223,8 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                 const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act = broadcast4(x[t][b].qs + 16 * sub + 4 * (e % 4));
+                    const __m256i act = t < kSpreadRows ? spread_chunk(first, e % 4)
+                                                        : broadcast4(x[t][b].qs + 16 * sub + 4 * (e % 4));
                     if constexpr (kWithVnni) {
                         s[t] = _mm256_dpbusd_avx_epi32(s[t], level, act);
                     } else {
