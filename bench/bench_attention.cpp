@@ -16,24 +16,37 @@ using llmopt::DType;
 
 constexpr int32_t kHeadDim = 64, kGroup = 8, kKvHeads = 4, kBlock = 16;
 
+// Random key and value rows at positions [0, n_past) of `table`, in `layer`.
+void fill_rows(llmopt::KvCache& kv, int32_t layer, const std::vector<int32_t>& table, int32_t n_past,
+               std::mt19937& rng) {
+    std::normal_distribution<float> normal;
+    std::vector<float> row(size_t(kKvHeads) * kHeadDim);
+    for (int32_t p = 0; p < n_past; ++p)
+        for (uint8_t* dst : {kv.key(layer, table[p / kBlock], p % kBlock), kv.value(layer, table[p / kBlock], p % kBlock)}) {
+            for (float& x : row) x = normal(rng);
+            llmopt::kernels::quantize_row(kv.type(), row.data(), dst, kKvHeads * kHeadDim);
+        }
+}
+
+// The kGroup query heads of KV head `head` over `table`: queries from q, results into out.
+void make_jobs(const llmopt::KvCache& kv, const std::vector<float>& q, std::vector<float>& out,
+               const std::vector<int32_t>& table, int32_t n_past, int32_t head, llmopt::HeadJob (&jobs)[kGroup]) {
+    for (int32_t i = 0; i < kGroup; ++i)
+        jobs[i] = {&q[size_t(i) * kHeadDim], &out[size_t(i) * kHeadDim], table, n_past, 0, kv.head_offset(head)};
+}
+
 void attend(benchmark::State& state, DType type, bool simd) {
     const int32_t n_past = int32_t(state.range(0));
     llmopt::KvCache kv({1, kKvHeads, kHeadDim}, (n_past + kBlock - 1) / kBlock, kBlock, type);
     std::vector<int32_t> table;
     kv.reserve(table, n_past);
     std::mt19937 rng(1);
-    std::normal_distribution<float> normal;
-    std::vector<float> row(size_t(kKvHeads) * kHeadDim);
-    for (int32_t p = 0; p < n_past; ++p) {
-        for (float& x : row) x = normal(rng);
-        llmopt::kernels::quantize_row(type, row.data(), kv.key(0, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
-        llmopt::kernels::quantize_row(type, row.data(), kv.value(0, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
-    }
+    fill_rows(kv, 0, table, n_past, rng);
     std::vector<float> q(size_t(kGroup) * kHeadDim), out(q.size());
+    std::normal_distribution<float> normal;
     for (float& x : q) x = normal(rng);
     llmopt::HeadJob jobs[kGroup];
-    for (int32_t h = 0; h < kGroup; ++h)
-        jobs[h] = {&q[size_t(h) * kHeadDim], &out[size_t(h) * kHeadDim], table, n_past, 0, kv.head_offset(0)};
+    make_jobs(kv, q, out, table, n_past, 0, jobs);
     for (auto _ : state) {
         llmopt::attend_heads(kv, 0, jobs, kGroup, 0.125f, simd);
         benchmark::DoNotOptimize(out.data());
@@ -51,26 +64,19 @@ void attend_step(benchmark::State& state, DType type) {
     llmopt::KvCache kv({kLayers, kKvHeads, kHeadDim}, (n_past + kBlock - 1) / kBlock * kSeqs, kBlock, type);
     std::vector<std::vector<int32_t>> tables(kSeqs);
     std::mt19937 rng(1);
-    std::normal_distribution<float> normal;
-    std::vector<float> row(size_t(kKvHeads) * kHeadDim);
-    for (float& x : row) x = normal(rng);
     for (auto& table : tables) {
         kv.reserve(table, n_past);
-        for (int32_t l = 0; l < kLayers; ++l)
-            for (int32_t p = 0; p < n_past; ++p) {
-                llmopt::kernels::quantize_row(type, row.data(), kv.key(l, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
-                llmopt::kernels::quantize_row(type, row.data(), kv.value(l, table[p / kBlock], p % kBlock), kKvHeads * kHeadDim);
-            }
+        for (int32_t l = 0; l < kLayers; ++l) fill_rows(kv, l, table, n_past, rng);
     }
     std::vector<float> q(size_t(kGroup) * kHeadDim), out(q.size());
+    std::normal_distribution<float> normal;
     for (float& x : q) x = normal(rng);
     for (auto _ : state) {
         for (int32_t l = 0; l < kLayers; ++l)
             for (const auto& table : tables)
                 for (int32_t h = 0; h < kKvHeads; ++h) {
                     llmopt::HeadJob jobs[kGroup];
-                    for (int32_t i = 0; i < kGroup; ++i)
-                        jobs[i] = {&q[size_t(i) * kHeadDim], &out[size_t(i) * kHeadDim], table, n_past, 0, kv.head_offset(h)};
+                    make_jobs(kv, q, out, table, n_past, h, jobs);
                     llmopt::attend_heads(kv, l, jobs, kGroup, 0.125f, llmopt::kernels::cpu_has_avx2());
                 }
         benchmark::DoNotOptimize(out.data());

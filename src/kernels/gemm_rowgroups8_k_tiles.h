@@ -95,8 +95,8 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
                 const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, mask);
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act = t < kSpreadRows ? spread_chunk(k < 4 ? first_lo : first_hi, k % 4)
-                                                        : broadcast4(x[t][b].qs + 32 * j + 4 * k);
+                    const __m256i act =
+                        activation_chunk(t, k < 4 ? first_lo : first_hi, k % 4, x[t][b].qs + 32 * j + 4 * k);
                     if constexpr (kWithVnni)
                         s[t] = _mm256_dpbusd_avx_epi32(s[t], q, act);
                     else
@@ -223,8 +223,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                 const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act = t < kSpreadRows ? spread_chunk(first, e % 4)
-                                                        : broadcast4(x[t][b].qs + 16 * sub + 4 * (e % 4));
+                    const __m256i act = activation_chunk(t, first, e % 4, x[t][b].qs + 16 * sub + 4 * (e % 4));
                     if constexpr (kWithVnni) {
                         s[t] = _mm256_dpbusd_avx_epi32(s[t], level, act);
                     } else {

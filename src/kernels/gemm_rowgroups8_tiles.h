@@ -64,6 +64,12 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i broadcast_half(const int8_t* p) {
 // from memory (see Q4_0Dots).
 constexpr int kSpreadRows = kWithVnni ? 1 : 0;
 
+// The 4 activation bytes at p in every lane, for activation row t of a tile: chunk k of `half`
+// (the 16 bytes holding them, loaded once) for the first kSpreadRows rows, else from memory.
+LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, int k, const int8_t* p) {
+    return t < kSpreadRows ? spread_chunk(half, k) : broadcast4(p);
+}
+
 // The block dots of block b of the 8 rows with activation rows x[0 ... kActs - 1]: each
 // 32-byte chunk of quants is unpacked once and met by every activation row.
 // Each vpdpbusd takes its 4 activation bytes broadcast from memory, and with VNNI these loads
@@ -94,9 +100,8 @@ struct Q4_0Dots {
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
 #pragma GCC unroll 4
             for (int t = 0; t < kActs; ++t) {
-                const bool spread = t < kSpreadRows;
-                const __m256i a_lo = spread ? spread_chunk(first_lo, k) : broadcast4(x[t][b].qs + 4 * k);
-                const __m256i a_hi = spread ? spread_chunk(first_hi, k) : broadcast4(x[t][b].qs + 16 + 4 * k);
+                const __m256i a_lo = activation_chunk(t, first_lo, k, x[t][b].qs + 4 * k);
+                const __m256i a_hi = activation_chunk(t, first_hi, k, x[t][b].qs + 16 + 4 * k);
                 if constexpr (kWithVnni) {
                     s[t] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(s[t], lo, a_lo), hi, a_hi);
                 } else {

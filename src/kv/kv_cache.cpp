@@ -27,9 +27,8 @@ KvCache::KvCache(const KvShape& shape, int32_t n_blocks, int32_t block_size, DTy
       type_(checked_type(type, shape)),
       row_bytes_(row_bytes(type, shape.kv_dim())),
       pool_(n_blocks),
-      side_bytes_(size_t(shape.n_layers) * n_blocks * block_size * row_bytes_),
-      k_(allocate_large_pages(side_bytes_)),
-      v_(allocate_large_pages(side_bytes_)) {}
+      k_(allocate_large_pages(side_bytes())),
+      v_(allocate_large_pages(side_bytes())) {}
 
 bool KvCache::reserve(std::vector<int32_t>& table, int32_t n_tokens) {
     const size_t had = table.size();

@@ -50,7 +50,7 @@ public:
     BlockPool& pool() { return pool_; }
     const BlockPool& pool() const { return pool_; }
     DType type() const { return type_; }
-    size_t bytes() const { return 2 * side_bytes_; }
+    size_t bytes() const { return 2 * side_bytes(); }
     // Bytes one token occupies across all layers, keys and values.
     static size_t bytes_per_token(const KvShape& shape, DType type) {
         return 2 * size_t(shape.n_layers) * row_bytes(type, shape.kv_dim());
@@ -60,13 +60,14 @@ private:
     size_t offset(int32_t layer, int32_t block, int32_t slot) const {
         return ((size_t(layer) * pool_.n_blocks() + size_t(block)) * size_t(block_size_) + size_t(slot)) * row_bytes_;
     }
+    // Bytes of the keys, and of the values.
+    size_t side_bytes() const { return size_t(shape_.n_layers) * pool_.n_blocks() * size_t(block_size_) * row_bytes_; }
 
     KvShape shape_;
     int32_t block_size_;
     DType type_;
     size_t row_bytes_;
     BlockPool pool_;
-    size_t side_bytes_;  // of the keys, and of the values
     // (n_layers, n_blocks, block_size, row of kv_dim elements), in large pages: attention reads
     // a job's rows scattered over blocks, and with 4 KB pages a decode step at depth 512
     // missed the TLB on nearly every block.
