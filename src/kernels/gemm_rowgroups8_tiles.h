@@ -70,6 +70,12 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, in
     return t < kSpreadRows ? spread_chunk(half, k) : broadcast4(p);
 }
 
+// How far ahead of the quad being read its bytes are requested, into L1: 2 KB, as the probe
+// does. Measured on tinyllama decode (side by side): 16 quads ahead (9 KB for Q4_0, 17 KB for
+// Q8_0) 29-30 / 20 t/s, 2 KB 40-42 / 23-24 t/s; further ahead or into L2 only was slower.
+// Q4_0 goes further on some machines (four_bit_prefetch_bytes).
+constexpr size_t kPrefetchBytes = 2048;
+
 // The block dots of block b of the 8 rows with activation rows x[0 ... kActs - 1]: each
 // 32-byte chunk of quants is unpacked once and met by every activation row.
 // Each vpdpbusd takes its 4 activation bytes broadcast from memory, and with VNNI these loads
@@ -81,6 +87,7 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, in
 struct Q4_0Dots {
     static constexpr RowGroups8 kLayout = kQ4_0Groups;
     static constexpr bool kOffset = true;  // the +8 level offset is still in the dots
+    static size_t prefetch_bytes() { return four_bit_prefetch_bytes(kPrefetchBytes); }
 
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,
@@ -120,6 +127,7 @@ struct Q4_0Dots {
 struct Q8_0Dots {
     static constexpr RowGroups8 kLayout = kQ8_0Groups;
     static constexpr bool kOffset = false;
+    static size_t prefetch_bytes() { return kPrefetchBytes; }
 
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,
@@ -145,11 +153,6 @@ struct Q8_0Dots {
     }
 };
 
-// How far ahead of the quad being read its bytes are requested, into L1: 2 KB, as the probe
-// does. Measured on tinyllama decode (side by side): 16 quads ahead (9 KB for Q4_0, 17 KB for
-// Q8_0) 29-30 / 20 t/s, 2 KB 40-42 / 23-24 t/s; further ahead or into L2 only was slower.
-constexpr size_t kPrefetchBytes = 2048;
-
 // acc = fma(d_w * d_a, float(isum), acc): the one float step per block.
 LLMOPT_ROWGROUPS8_TARGET inline __m256 accumulate(__m256 acc, __m256 d_w, float d_a, __m256i isum) {
     return _mm256_fmadd_ps(_mm256_mul_ps(d_w, _mm256_set1_ps(d_a)), _mm256_cvtepi32_ps(isum), acc);
@@ -167,10 +170,11 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
     const int64_t table = (t0 / 4) * blocks * 4 + t0 % 4;
     const float* a_scales = a.group_scales + table;
     const int32_t* a_offsets = a.group_offsets + table;
+    const size_t ahead = Fmt::prefetch_bytes();
     __m256 acc[kActs];
     for (auto& v : acc) v = _mm256_setzero_ps();
     for (int64_t q = 0; q < blocks / kQuadBlocks; ++q, quad += layout.quad_bytes()) {
-        prefetch_span(quad + kPrefetchBytes, layout.quad_bytes());
+        prefetch_span(quad + ahead, layout.quad_bytes());
 #pragma GCC unroll 4
         for (int j = 0; j < kQuadBlocks; ++j) {
             const int64_t b = q * kQuadBlocks + j;
