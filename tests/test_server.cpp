@@ -18,6 +18,7 @@
 #include "llmopt/server/load_generator.h"
 #include "llmopt/server/openai_request.h"
 #include "llmopt/server/openai_response.h"
+#include "llmopt/server/stream_wake_policy.h"
 #include "llmopt/server/wake_relay.h"
 #include "test_support.h"
 
@@ -199,6 +200,40 @@ TEST(WakeRelay, WakesTheWaiterOfEachScheduledQueue) {
     EXPECT_EQ(got_second[0].choice, 1);
 }
 
+// Which events wake a stream's HTTP thread, on a clock the test sets: the first at once, then
+// only once both the interval's tokens and the gap have passed since the last wake-up, and
+// always the last one. A whole response wakes for its last event only.
+TEST(StreamWakePolicy, WakesForTheFirstTheLastAndOncePerGap) {
+    using Clock = StreamWakePolicy::Clock;
+    const Clock::time_point t0{};
+    const auto at = [&](int ms) { return t0 + std::chrono::milliseconds(ms); };
+    StreamWakePolicy fast_model(StreamPacing{1, std::chrono::milliseconds(5)});
+    std::vector<int> woken;  // the times of the events that woke
+    for (int ms = 0; ms <= 12; ++ms)
+        if (fast_model.wake(false, at(ms))) woken.push_back(ms);
+    EXPECT_EQ(woken, (std::vector<int>{0, 5, 10}));
+    EXPECT_TRUE(fast_model.wake(true, at(13)));  // the last event, 3 ms after a wake-up
+
+    StreamWakePolicy slow_model(StreamPacing{1, std::chrono::milliseconds(5)});
+    for (int ms = 0; ms <= 60; ms += 20) EXPECT_TRUE(slow_model.wake(false, at(ms))) << ms;
+
+    StreamWakePolicy every_third(StreamPacing{3, {}});
+    woken.clear();
+    for (int i = 0; i < 8; ++i)
+        if (every_third.wake(false, at(i))) woken.push_back(i);
+    EXPECT_EQ(woken, (std::vector<int>{0, 3, 6}));
+
+    StreamWakePolicy both(StreamPacing{3, std::chrono::milliseconds(10)});
+    woken.clear();
+    for (int ms = 0; ms <= 24; ms += 2)  // 3 tokens come in 6 ms: the gap decides
+        if (both.wake(false, at(ms))) woken.push_back(ms);
+    EXPECT_EQ(woken, (std::vector<int>{0, 10, 20}));
+
+    StreamWakePolicy whole = StreamWakePolicy::at_end();
+    for (int ms = 0; ms < 40; ms += 7) EXPECT_FALSE(whole.wake(false, at(ms))) << ms;
+    EXPECT_TRUE(whole.wake(true, at(41)));
+}
+
 TEST(LoadGenerator, PercentilesAndSummary) {
     const Percentiles p = percentiles({5, 1, 4, 2, 3, 6, 7, 8, 9, 10});
     EXPECT_EQ(p.p50, 5);
@@ -225,7 +260,7 @@ struct ServerOptions {
     int32_t max_queue = 64;
     size_t max_body_bytes = 1 << 20;
     std::string api_key;
-    int32_t stream_interval = 1;
+    StreamPacing stream_pacing;
 };
 
 // An engine and its server on an ephemeral port of 127.0.0.1.
@@ -243,7 +278,7 @@ public:
         sc.api_key = o.api_key;
         sc.max_queue = o.max_queue;
         sc.max_body_bytes = o.max_body_bytes;
-        sc.stream_interval = o.stream_interval;
+        sc.stream_pacing = o.stream_pacing;
         // One kernel thread: the model is tiny, and OpenMP barriers on a busy machine would
         // cost more than a second core brings.
         sc.threads = 1;
@@ -449,7 +484,7 @@ TEST(Server, ConcurrentRequestsMatchLoneEngineRuns) {
 
 // Waking a stream's HTTP thread every few tokens changes when chunks leave, not what they are:
 // the same chunks and text as with a wake-up per token, and as the request run alone.
-TEST(Server, StreamIntervalKeepsEveryChunk) {
+TEST(Server, StreamPacingKeepsEveryChunk) {
     const Tokenizer& tok = *served_runtime().tokenizer;
     const json body = {{"prompt", "Once upon a time"},
                        {"max_tokens", 37},
@@ -466,13 +501,15 @@ TEST(Server, StreamIntervalKeepsEveryChunk) {
     alone.sampling.min_p = 0.0f;
     Outcome per_token, batched;
     {
-        TestServer s;
+        ServerOptions o;
+        o.stream_pacing = {1, {}};
+        TestServer s(o);
         per_token = parse_outcome(
             s.client().Post("/v1/completions", body.dump(), "application/json"), true);
     }
     {
         ServerOptions o;
-        o.stream_interval = 5;
+        o.stream_pacing = {5, std::chrono::milliseconds(20)};
         TestServer s(o);
         batched = parse_outcome(
             s.client().Post("/v1/completions", body.dump(), "application/json"), true);

@@ -69,6 +69,7 @@ int run_serve(int argc, char** argv) {
     int64_t kv_mib = 0;
     bool no_prefix_cache = false;
     double shutdown_timeout = 30;
+    int32_t stream_gap_ms = 5;
     add_model_flags(app, mf);
     app.add_option("--host", sc.host, "address to listen on")->capture_default_str();
     app.add_option("--port", sc.port, "port to listen on (0: any free port)")
@@ -93,11 +94,16 @@ int run_serve(int argc, char** argv) {
                    "requests waiting + running before new ones get 503")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 16));
-    app.add_option("--stream-interval", sc.stream_interval,
-                   "a stream sends its first token at once, then every N tokens together: "
+    app.add_option("--stream-interval", sc.stream_pacing.interval,
+                   "a stream sends its first token at once, then at least N tokens together: "
                    "fewer wake-ups and writes per token for a small model's many streams")
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 16));
+    app.add_option("--stream-gap-ms", stream_gap_ms,
+                   "and at most one send per MS milliseconds per stream (0: as often as "
+                   "--stream-interval allows); tokens that come slower are each sent at once")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1000));
     app.add_option("--max-body-bytes", sc.max_body_bytes, "largest request body (413 beyond)")
         ->capture_default_str();
     app.add_flag("--no-prefix-cache", no_prefix_cache,
@@ -128,6 +134,7 @@ int run_serve(int argc, char** argv) {
 
         sc.model_id = std::filesystem::path(mf.model).filename().string();
         sc.threads = mf.threads;
+        sc.stream_pacing.gap = std::chrono::milliseconds(stream_gap_ms);
         if (const GgufFile* g = rt.model->gguf())
             sc.chat_template = g->get_string("tokenizer.chat_template").value_or("");
 

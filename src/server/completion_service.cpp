@@ -86,13 +86,13 @@ struct CompletionService::Generation {
 
 CompletionService::CompletionService(Engine& engine, const Tokenizer& tokenizer, LoadGate& gate,
                                      ServedModel model, PromptFormat format,
-                                     int32_t stream_interval)
+                                     const StreamPacing& pacing)
     : engine_(engine),
       tokenizer_(tokenizer),
       gate_(gate),
       model_(std::move(model)),
       format_(std::move(format)),
-      stream_interval_(stream_interval),
+      pacing_(pacing),
       rng_(std::random_device{}()) {}
 
 uint64_t CompletionService::random_u64() {
@@ -147,13 +147,13 @@ std::shared_ptr<CompletionService::Generation> CompletionService::submit(
         // The HTTP thread is woken through the relay: a wake-up is a system call, and on the
         // engine thread one per token per stream held up every stream's next step (stories260K,
         // 16 streams: 15-20k generated t/s against 15-18k waking directly, docs/PERFORMANCE.md).
-        const int32_t wake_every = request.stream ? stream_interval_ : 0;  // 0: at the end only
-        EventSink sink = [queue = g->queue, i, &gate = gate_, &relay = wake_relay_, wake_every,
-                          events = 0](const RequestEvent& e) mutable {
-            const bool wake = e.finished || (wake_every > 0 && events % wake_every == 0);
-            ++events;
+        // How often a stream is woken: StreamWakePolicy.
+        StreamWakePolicy policy =
+            request.stream ? StreamWakePolicy(pacing_) : StreamWakePolicy::at_end();
+        EventSink sink = [queue = g->queue, i, &gate = gate_, &relay = wake_relay_,
+                          policy](const RequestEvent& e) mutable {
             queue->push(i, e);
-            if (wake) relay.schedule(queue);
+            if (policy.wake(e.finished, StreamWakePolicy::Clock::now())) relay.schedule(queue);
             if (e.finished) gate.release(1);
         };
         g->ids.push_back(engine_.submit(std::move(params[i]), std::move(sink)));

@@ -47,7 +47,7 @@ HttpServer::HttpServer(Engine& engine, const Tokenizer& tokenizer, const ServerC
       completions_(engine, tokenizer, gate_,
                    ServedModel{config.model_id, engine.config().n_ctx, tokenizer.vocab_size(),
                                config.max_queue},
-                   make_prompt_format(tokenizer, config.chat_template), config.stream_interval) {
+                   make_prompt_format(tokenizer, config.chat_template), config.stream_pacing) {
     if (config.max_queue < 1) throw InputError("--max-queue must be at least 1");
     const size_t n_threads = size_t(config.max_queue) + kSpareHttpThreads;
     http_.new_task_queue = [n_threads] { return new httplib::ThreadPool(n_threads); };

@@ -14,6 +14,7 @@
 #include "llmopt/engine/engine.h"
 #include "llmopt/server/load_gate.h"
 #include "llmopt/server/openai_request.h"
+#include "llmopt/server/stream_wake_policy.h"
 #include "llmopt/server/wake_relay.h"
 #include "llmopt/tokenizer/tokenizer.h"
 
@@ -21,10 +22,10 @@ namespace llmopt {
 
 class CompletionService {
 public:
-    // A stream's HTTP thread is woken for its first token, then every `stream_interval`
-    // tokens (vLLM's --stream-interval), and at its end; a whole response's only at its end.
+    // A stream's HTTP thread is woken as `pacing` says (StreamWakePolicy); a whole response's
+    // only at its end.
     CompletionService(Engine& engine, const Tokenizer& tokenizer, LoadGate& gate, ServedModel model,
-                      PromptFormat format, int32_t stream_interval);
+                      PromptFormat format, const StreamPacing& pacing);
 
     // Throws ApiError (or InputError from the engine) for requests it refuses; the caller turns
     // them into error responses. 503s carry no Retry-After yet: the caller adds it.
@@ -46,7 +47,7 @@ private:
     LoadGate& gate_;
     ServedModel model_;
     PromptFormat format_;
-    int32_t stream_interval_;
+    StreamPacing pacing_;
     WakeRelay wake_relay_;
     std::mutex rng_mutex_;
     std::mt19937_64 rng_;  // seeds and response ids

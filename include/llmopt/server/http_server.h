@@ -18,6 +18,7 @@
 #include "llmopt/server/completion_service.h"
 #include "llmopt/server/connection_server.h"
 #include "llmopt/server/load_gate.h"
+#include "llmopt/server/stream_wake_policy.h"
 #include "llmopt/tokenizer/tokenizer.h"
 
 namespace llmopt {
@@ -31,7 +32,7 @@ struct ServerConfig {
     size_t max_body_bytes = 1 << 20;
     std::string chat_template;  // the model's Jinja template; picks the chat format
     int32_t threads = 0;        // kernel threads of the engine thread (<= 0: all cores)
-    int32_t stream_interval = 1;  // tokens per wake-up of a stream's HTTP thread
+    StreamPacing stream_pacing;  // how often a stream's HTTP thread is woken
 };
 
 class HttpServer {
