@@ -100,8 +100,8 @@ int run_serve(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1 << 16));
     app.add_option("--stream-gap-ms", stream_gap_ms,
-                   "and at most one send per MS milliseconds per stream (0: as often as "
-                   "--stream-interval allows); tokens that come slower are each sent at once")
+                   "after its first token, a stream sends at most once per MS milliseconds "
+                   "(0: no limit); a model slower than that sends each token at once")
         ->capture_default_str()
         ->check(CLI::Range(0, 1000));
     app.add_option("--max-body-bytes", sc.max_body_bytes, "largest request body (413 beyond)")

@@ -122,10 +122,10 @@ void rows_q6_kx8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_beg
 bool cpu_has_avx_vnni();
 // How far ahead of the bytes it reads a 4-bit regrouped tile (Q4_0, Q4_K) requests its weights:
 // 8 KB on AMD Zen 5 and later, else `elsewhere`, the tile's own distance. On a Zen 5 each core
-// streams more bytes per latency than a tile's 1-2 KB ahead keeps in flight: decode matmuls
-// (bench_matmul, 2 threads) read Q4_0 at 1.16x and Q4_K at 1.1x with 8 KB. Elsewhere far
-// prefetch lost (Xeon: 9 KB 30% slower Q4_0 decode; Zen 3: 4 KB 10% slower), and on Zen 5 the
-// 8-bit and 6-bit tiles, already near the probe's rate, lost 5% with it.
+// streams more bytes per latency than a tile's 1-2 KB ahead keeps in flight: tinyllama decode,
+// seven alternating pairs, Q4_0 1.09x and Q4_K 1.05x with 8 KB. Elsewhere far prefetch lost
+// (Xeon: 9 KB 30% slower Q4_0 decode; Zen 3: 4 KB 10% slower), and on Zen 5 the 8-bit and
+// 6-bit tiles, already near the probe's rate, lost 5% with it.
 size_t four_bit_prefetch_bytes(size_t elsewhere);
 // Float weights with f32 activations: one 8-lane accumulator per output over the first
 // cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
