@@ -86,11 +86,8 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
             __m256i s[kActs];
             for (auto& v : s) v = _mm256_setzero_si256();
             // As in Q4_0Dots: the first row's chunks spread from its two 16-byte halves.
-            __m256i first_lo = s[0], first_hi = s[0];
-            if constexpr (kSpreadRows > 0) {
-                first_lo = broadcast_half(x[0][b].qs + 32 * j);
-                first_hi = broadcast_half(x[0][b].qs + 32 * j + 16);
-            }
+            const __m256i first_lo = spread_source(x[0][b].qs + 32 * j),
+                          first_hi = spread_source(x[0][b].qs + 32 * j + 16);
 #pragma GCC unroll 8
             for (int k = 0; k < 8; ++k) {
                 const __m256i raw = load256(group + 32 * (8 * (j / 2) + k));
@@ -211,8 +208,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
             const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
             __m256i s[kActs];
             for (auto& v : s) v = _mm256_setzero_si256();
-            __m256i first = s[0];
-            if constexpr (kSpreadRows > 0) first = broadcast_half(x[0][b].qs + 16 * sub);
+            const __m256i first = spread_source(x[0][b].qs + 16 * sub);
 #pragma GCC unroll 4
             for (int e = 4 * (sub % 2); e < 4 * (sub % 2) + 4; ++e) {
                 const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));

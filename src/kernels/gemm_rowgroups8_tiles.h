@@ -64,6 +64,12 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i broadcast_half(const int8_t* p) {
 // from memory (see Q4_0Dots).
 constexpr int kSpreadRows = kWithVnni ? 1 : 0;
 
+// The 16 activation bytes at p in both halves, the source of spread_chunk, for the first row
+// of a tile; nothing is loaded (zero) where no row is spread.
+LLMOPT_ROWGROUPS8_TARGET inline __m256i spread_source(const int8_t* p) {
+    return kSpreadRows > 0 ? broadcast_half(p) : _mm256_setzero_si256();
+}
+
 // The 4 activation bytes at p in every lane, for activation row t of a tile: chunk k of `half`
 // (the 16 bytes holding them, loaded once) for the first kSpreadRows rows, else from memory.
 LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, int k, const int8_t* p) {
@@ -95,11 +101,8 @@ struct Q4_0Dots {
         const __m256i mask = _mm256_set1_epi8(0x0F);
         __m256i s[kActs];
         for (auto& v : s) v = _mm256_setzero_si256();
-        __m256i first_lo = s[0], first_hi = s[0];  // row 0's elements 0-15 and 16-31, in both halves
-        if constexpr (kSpreadRows > 0) {
-            first_lo = broadcast_half(x[0][b].qs);
-            first_hi = broadcast_half(x[0][b].qs + 16);
-        }
+        // Row 0's elements 0-15 and 16-31, in both halves.
+        const __m256i first_lo = spread_source(x[0][b].qs), first_hi = spread_source(x[0][b].qs + 16);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
             const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));

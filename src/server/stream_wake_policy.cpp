@@ -4,7 +4,8 @@
 namespace llmopt {
 
 bool StreamWakePolicy::wake(bool last, Clock::time_point now) {
-    const bool first = events_++ == 0;
+    const bool first = !started_;
+    started_ = true;
     ++since_wake_;
     const bool paced = pacing_.interval > 0 &&
                        (first || (since_wake_ >= pacing_.interval && now - last_wake_ >= pacing_.gap));

@@ -31,7 +31,7 @@ public:
 
 private:
     StreamPacing pacing_;  // interval 0: at the end only
-    int64_t events_ = 0;
+    bool started_ = false;    // an event has come
     int32_t since_wake_ = 0;  // events since the last wake-up
     Clock::time_point last_wake_{};
 };
