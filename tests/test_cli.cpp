@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "test_support.h"
 
@@ -91,6 +94,48 @@ TEST(Cli, BenchAtDepthWithAnF16Cache) {
     const Result bad = llmopt("bench " + kModel + " -n 4 --kv-type q4_0");
     EXPECT_EQ(bad.code, 1);
     EXPECT_NE(bad.err.find("--kv-type must be f32, f16 or q8_0"), std::string::npos) << bad.err;
+}
+
+// Requests about one document: with the prefix cache, the ones admitted after the document's
+// blocks were computed take them from the cache, and every text is the same as without it.
+TEST(Cli, BatchTakesASharedDocumentFromThePrefixCache) {
+    const std::string input = llmopt::test::scratch_path("batch-document.jsonl");
+    {
+        std::ofstream in(input);
+        const std::string document =
+            "Once upon a time, there was a little girl named Lily. She loved to play outside in the park "
+            "with her friends and her big red ball. One day, she saw a bird in a tree.";
+        for (const char* question : {" What did Lily see?", " Who was Lily?", " Where did she play?", " What was red?"})
+            in << nlohmann::json{{"prompt", document + question}, {"max_tokens", 12}}.dump() << "\n";
+    }
+    const auto run = [&](const std::string& flags) {
+        const std::string output = llmopt::test::scratch_path("batch-document-out.jsonl");
+        std::remove(output.c_str());
+        const Result r = llmopt("batch " + kModel + " -t 1 -i " + input + " -o " + output + " --order input --json " + flags);
+        EXPECT_EQ(r.code, 0) << r.err;
+        std::map<std::string, nlohmann::json> results;
+        std::ifstream lines(output);
+        for (std::string line; std::getline(lines, line);) {
+            const nlohmann::json j = nlohmann::json::parse(line);
+            results[j["id"]] = j;
+        }
+        return std::make_pair(nlohmann::json::parse(r.out), results);
+    };
+    const auto [cached, with_cache] = run("--batch-size 1");
+    const auto [uncached, without_cache] = run("--batch-size 1 --no-prefix-cache");
+    ASSERT_EQ(with_cache.size(), 4u);
+    ASSERT_EQ(without_cache.size(), 4u);
+    EXPECT_EQ(with_cache.at("0")["cached_tokens"], 0);
+    for (const char* id : {"1", "2", "3"}) {
+        const int64_t hit = with_cache.at(id)["cached_tokens"];
+        EXPECT_GE(hit, 32) << id;  // the document's whole blocks
+        EXPECT_EQ(hit % 16, 0) << id;
+        EXPECT_LT(hit, with_cache.at(id)["prompt_tokens"].get<int64_t>()) << id;
+        EXPECT_EQ(without_cache.at(id)["cached_tokens"], 0) << id;
+    }
+    for (const char* id : {"0", "1", "2", "3"}) EXPECT_EQ(with_cache.at(id)["text"], without_cache.at(id)["text"]) << id;
+    EXPECT_GT(cached["cached_tokens"].get<int64_t>(), 0);
+    EXPECT_EQ(uncached["cached_tokens"], 0);
 }
 
 TEST(Cli, BadInputEndsWithOneLineAndNonZeroExit) {

@@ -548,6 +548,29 @@ TEST(Server, LoadGeneratorSizesPromptsInTokens) {
     EXPECT_GT(r.total_tokens_per_s(), r.output_tokens_per_s());
 }
 
+// One document before every prompt: after the first request, the server takes its whole blocks
+// from the prefix cache and says so in usage.prompt_tokens_details, which the report adds up.
+TEST(Server, LoadGeneratorSharedPrefixComesFromTheCache) {
+    TestServer server;
+    LoadgenConfig cfg;
+    cfg.url = "http://127.0.0.1:" + std::to_string(server.port());
+    cfg.requests = 6;
+    cfg.shared_prefix_tokens = 80;
+    cfg.prompt_tokens_min = cfg.prompt_tokens_max = 10;
+    cfg.max_tokens_min = cfg.max_tokens_max = 2;
+    for (const bool stream : {false, true}) {
+        cfg.stream = stream;
+        const LoadReport r = run_load(cfg);
+        ASSERT_EQ(r.ok, 6);
+        EXPECT_NEAR(double(r.prompt_tokens) / 6.0, 90.0, 10.0);
+        // One request at a time: each finds the document's blocks (at least 64 of its ~80
+        // tokens), and the stream's run finds them all from the first run.
+        EXPECT_GE(r.cached_tokens, (stream ? 6 : 5) * 64) << stream;
+        EXPECT_LT(r.cached_tokens, r.prompt_tokens);
+        EXPECT_EQ(r.cached_tokens % 16, 0);
+    }
+}
+
 TEST(LoadGenerator, WordsForTokens) {
     EXPECT_EQ(words_for_tokens(100, 0, 0), 100);  // no /tokenize: a word per token
     EXPECT_EQ(words_for_tokens(101, 2.0, 1.0), 50);

@@ -167,7 +167,7 @@ int run_batch(int argc, char** argv) {
     std::string input, output, mode = "continuous";
     std::string order = "longest-first";
     int32_t batch_size = 16, token_budget = 4096, max_batch_tokens = 512, default_max = 128;
-    bool json_summary = false;
+    bool json_summary = false, no_prefix_cache = false;
     add_model_flags(app, mf);
     app.add_option("-i,--input", input, "requests, one JSON object per line")->required();
     app.add_option("-o,--output", output, "results, one JSON object per line (appended)")->required();
@@ -178,6 +178,7 @@ int run_batch(int argc, char** argv) {
     app.add_option("--order", order, "continuous: submit requests longest-first (prompt + max_tokens; default) or in input order")
         ->check(CLI::IsMember({"longest-first", "input"}));
     app.add_option("--max-tokens", default_max, "max_tokens for requests that do not say")->check(CLI::Range(1, 1 << 20));
+    app.add_flag("--no-prefix-cache", no_prefix_cache, "continuous: do not reuse the KV blocks of shared prompt prefixes");
     app.add_flag("--json", json_summary, "print a JSON summary of the run on stdout");
     return guarded(app, argc, argv, [&] {
         set_threads(mf.threads);
@@ -189,20 +190,24 @@ int run_batch(int argc, char** argv) {
         std::ofstream out(output, std::ios::app);
         if (!out) throw InputError("cannot write " + output);
         Progress progress(jobs.size());
-        int64_t prompt_tokens = 0, generated = 0, padded = 0;
+        int64_t prompt_tokens = 0, cached = 0, generated = 0, padded = 0;
         double kv_fragmentation = 0;  // continuous: mean over the engine's steps
         auto write = [&](const Job& job, const RequestEvent& e) {
             out << json{{"id", job.id}, {"text", e.text}, {"finish_reason", e.finish_reason},
-                        {"prompt_tokens", e.prompt_tokens}, {"completion_tokens", e.completion_tokens}}.dump(-1, ' ', false, json::error_handler_t::replace)
+                        {"prompt_tokens", e.prompt_tokens}, {"cached_tokens", e.cached_prompt_tokens},
+                        {"completion_tokens", e.completion_tokens}}.dump(-1, ' ', false, json::error_handler_t::replace)
                 << "\n";
             out.flush();
             prompt_tokens += e.prompt_tokens;
+            cached += e.cached_prompt_tokens;
             generated += e.completion_tokens;
             progress.tick();
         };
         const auto t0 = std::chrono::steady_clock::now();
         if (mode == "continuous") {
-            Engine engine(*rt.model, *rt.tokenizer, {.n_ctx = n_ctx, .max_batch_tokens = max_batch_tokens, .max_running = batch_size});
+            Engine engine(*rt.model, *rt.tokenizer,
+                          {.n_ctx = n_ctx, .max_batch_tokens = max_batch_tokens, .max_running = batch_size,
+                           .prefix_caching = !no_prefix_cache});
             std::vector<RequestEvent> partial(jobs.size());
             for (size_t i : submission_order(jobs, order))
                 engine.submit(jobs[i].params, [&, i](const RequestEvent& e) {
@@ -225,13 +230,13 @@ int run_batch(int argc, char** argv) {
             }
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "%s: %zu requests, %lld prompt + %lld generated tokens in %.2f s: %.1f generated t/s, %.1f total t/s, %lld pad tokens",
-                     mode.c_str(), jobs.size(), (long long)prompt_tokens, (long long)generated, seconds, generated / seconds,
+        std::fprintf(stderr, "%s: %zu requests, %lld prompt (%lld from the prefix cache) + %lld generated tokens in %.2f s: %.1f generated t/s, %.1f total t/s, %lld pad tokens",
+                     mode.c_str(), jobs.size(), (long long)prompt_tokens, (long long)cached, (long long)generated, seconds, generated / seconds,
                      (prompt_tokens + generated) / seconds, (long long)padded);
         if (mode == "continuous") std::fprintf(stderr, ", KV fragmentation %.1f%% (mean over steps)", 100.0 * kv_fragmentation);
         std::fprintf(stderr, "\n");
         if (json_summary)
-            std::cout << json{{"mode", mode}, {"requests", jobs.size()}, {"prompt_tokens", prompt_tokens}, {"generated_tokens", generated},
+            std::cout << json{{"mode", mode}, {"requests", jobs.size()}, {"prompt_tokens", prompt_tokens}, {"cached_tokens", cached}, {"generated_tokens", generated},
                               {"padded_tokens", padded}, {"seconds", seconds}, {"generated_tps", generated / seconds},
                               {"total_tps", (prompt_tokens + generated) / seconds}, {"kv_fragmentation", kv_fragmentation}}.dump() << "\n";
         return 0;

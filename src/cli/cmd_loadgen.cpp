@@ -49,6 +49,10 @@ int run_loadgen(int argc, char** argv) {
         "--ignore-eos", cfg.ignore_eos,
         "send ignore_eos (vLLM / llama.cpp extension) so every request generates max_tokens");
     app.add_flag("--json", as_json, "print one JSON object instead of a table");
+    app.add_option("--shared-prefix-tokens", cfg.shared_prefix_tokens,
+                   "every prompt starts with the same document of about N tokens, then its own --prompt-tokens "
+                   "(many requests about one text; the server's prefix cache can reuse its KV)")
+        ->check(CLI::Range(0, 1 << 20));
     app.add_option("--seed", cfg.seed, "seed of the prompts and lengths")->capture_default_str();
     app.add_option("--api-key", cfg.api_key, "sent as \"Authorization: Bearer KEY\"");
     app.add_option("--model", cfg.model, "\"model\" field of the requests (default: not sent)");

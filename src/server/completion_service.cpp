@@ -170,13 +170,15 @@ void CompletionService::respond_whole(Generation& g, httplib::Response& res) {
             res.status = 499;  // nginx's "client closed request": nobody reads this response
             return;
         }
-        for (const ChoiceEvent& ce : events) choices[ce.choice].append(ce.event);
+        for (const ChoiceEvent& ce : events) {
+            choices[ce.choice].append(ce.event);
+            if (ce.event.finished) g.usage.add_finished(ce.choice, g.request.n, ce.event);
+        }
     }
     std::vector<Json> logprobs(choices.size(), nullptr);
     for (size_t i = 0; i < choices.size(); ++i) {
         const ChoiceOutput& c = choices[i];
         if (is_failure(c.finish_reason)) throw failure_error(c.finish_reason);
-        g.usage.completion_tokens += c.completion_tokens;
         if (g.request.top_logprobs >= 0)
             logprobs[i] = LogprobRenderer(tokenizer_, g.request.kind, g.last_prompt_token[i])
                               .render(c.tokens, c.logprobs, c.top_logprobs);
@@ -214,7 +216,7 @@ bool CompletionService::stream_events(Generation& g, httplib::DataSink& sink) {
             Json logprobs = nullptr;
             if (r.top_logprobs >= 0 && !e.tokens.empty())
                 logprobs = renderers[ce.choice].render(e.tokens, e.logprobs, e.top_logprobs);
-            if (e.finished) g.usage.completion_tokens += e.completion_tokens;
+            if (e.finished) g.usage.add_finished(ce.choice, r.n, e);
             // Tokens whose text is held back (a possible stop string, half a character) make
             // no chunk of their own unless their logprobs were asked for.
             if (!e.finished && e.text.empty() && logprobs.is_null()) continue;

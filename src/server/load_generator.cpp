@@ -57,6 +57,13 @@ void split_url(const std::string& url, std::string& origin, std::string& path) {
 }
 
 // Reads the server-sent events of a streamed completion as they arrive.
+void read_usage(const json& usage, RequestSample& sample) {
+    sample.prompt_tokens = usage.value("prompt_tokens", int64_t(0));
+    sample.completion_tokens = usage.value("completion_tokens", int64_t(0));
+    if (const auto d = usage.find("prompt_tokens_details"); d != usage.end() && d->is_object())
+        sample.cached_tokens = d->value("cached_tokens", int64_t(0));
+}
+
 class StreamReader {
 public:
     StreamReader(Clock::time_point start, RequestSample& sample) : start_(start), sample_(sample) {}
@@ -78,8 +85,7 @@ private:
         const json chunk = json::parse(data, nullptr, false);
         if (!chunk.is_object()) return;
         if (const auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
-            sample_.prompt_tokens = u->value("prompt_tokens", int64_t(0));
-            sample_.completion_tokens = u->value("completion_tokens", int64_t(0));
+            read_usage(*u, sample_);
             saw_usage_ = true;
         }
         const auto choices = chunk.find("choices");
@@ -133,10 +139,7 @@ RequestSample send_one(httplib::Client& client, const std::string& path, const L
         if (!reader.saw_usage()) sample.completion_tokens = reader.text_chunks();
     } else {
         const json r = json::parse(whole, nullptr, false);
-        if (r.is_object() && r.contains("usage") && r["usage"].is_object()) {
-            sample.prompt_tokens = r["usage"].value("prompt_tokens", int64_t(0));
-            sample.completion_tokens = r["usage"].value("completion_tokens", int64_t(0));
-        }
+        if (r.is_object() && r.contains("usage") && r["usage"].is_object()) read_usage(r["usage"], sample);
     }
     return sample;
 }
@@ -241,6 +244,7 @@ LoadReport summarize(const LoadgenConfig& config, const std::vector<RequestSampl
         ++r.ok;
         r.prompt_tokens += s.prompt_tokens;
         r.completion_tokens += s.completion_tokens;
+        r.cached_tokens += s.cached_tokens;
         latency.push_back(s.latency_s);
         if (s.ttft_s >= 0) {
             ttft.push_back(s.ttft_s);
@@ -266,6 +270,7 @@ nlohmann::ordered_json LoadReport::to_json() const {
             {"output_tokens_per_s", output_tokens_per_s()},
             {"total_tokens_per_s", total_tokens_per_s()},
             {"prompt_tokens", prompt_tokens},
+            {"cached_tokens", cached_tokens},
             {"tokens_per_word", tokens_per_word},
             {"completion_tokens", completion_tokens},
             {"latency_s", percentiles_json(latency_s, true)},
@@ -289,8 +294,9 @@ std::string LoadReport::to_text() const {
     o << line;
     std::snprintf(
         line, sizeof line,
-        "tokens       %lld prompt (%.1f per request), %lld generated (%.1f per request)\n",
+        "tokens       %lld prompt (%.1f per request, %.1f%% from the prefix cache), %lld generated (%.1f per request)\n",
         static_cast<long long>(prompt_tokens), ok ? double(prompt_tokens) / double(ok) : 0.0,
+        prompt_tokens ? 100.0 * double(cached_tokens) / double(prompt_tokens) : 0.0,
         static_cast<long long>(completion_tokens),
         ok ? double(completion_tokens) / double(ok) : 0.0);
     o << line;
@@ -324,13 +330,19 @@ LoadReport run_load(const LoadgenConfig& cfg) {
     split_url(cfg.url, origin, path);
 
     const TokensPerWord tpw = measure_tokens_per_word(origin, cfg);
+    std::string document;  // what every prompt starts with; it carries the fixed tokens
+    if (cfg.shared_prefix_tokens > 0) {
+        std::mt19937_64 rng(cfg.seed ^ 0xd0c0d0c0d0c0d0c0ull);
+        document = random_prompt(rng, words_for_tokens(cfg.shared_prefix_tokens, tpw.per_word, tpw.fixed)) + " ";
+    }
+    const double own_fixed = document.empty() ? tpw.fixed : 0.0;
     // Every request's prompt and length come from its own index, whatever worker sends it.
     std::vector<std::string> prompts(cfg.requests);
     std::vector<int32_t> max_tokens(cfg.requests);
     for (int32_t i = 0; i < cfg.requests; ++i) {
         std::mt19937_64 rng(cfg.seed * 1000003 + uint64_t(i));
         const int32_t n_tokens = uniform(rng, cfg.prompt_tokens_min, cfg.prompt_tokens_max);
-        prompts[i] = random_prompt(rng, words_for_tokens(n_tokens, tpw.per_word, tpw.fixed));
+        prompts[i] = document + random_prompt(rng, words_for_tokens(n_tokens, tpw.per_word, own_fixed));
         max_tokens[i] = uniform(rng, cfg.max_tokens_min, cfg.max_tokens_max);
     }
 

@@ -30,7 +30,6 @@ void ChoiceOutput::append(const RequestEvent& e) {
     tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
     logprobs.insert(logprobs.end(), e.logprobs.begin(), e.logprobs.end());
     top_logprobs.insert(top_logprobs.end(), e.top_logprobs.begin(), e.top_logprobs.end());
-    completion_tokens = e.completion_tokens;
     if (e.finished) finish_reason = e.finish_reason;
 }
 
@@ -93,10 +92,16 @@ Json LogprobRenderer::render_chat(std::span<const int32_t> tokens, std::span<con
     return {{"content", std::move(content)}};
 }
 
+void Usage::add_finished(int32_t choice, int32_t n, const RequestEvent& e) {
+    completion_tokens += e.completion_tokens;
+    if (choice % n == 0) cached_tokens += e.cached_prompt_tokens;
+}
+
 Json usage_json(const Usage& u) {
     return {{"prompt_tokens", u.prompt_tokens},
             {"completion_tokens", u.completion_tokens},
-            {"total_tokens", u.prompt_tokens + u.completion_tokens}};
+            {"total_tokens", u.prompt_tokens + u.completion_tokens},
+            {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
 Json response_body(const ResponseMeta& meta, const std::vector<ChoiceOutput>& choices,

@@ -25,6 +25,9 @@ struct LoadgenConfig {
     int32_t concurrency = 1;
     int32_t requests = 1;
     int32_t prompt_tokens_min = 32, prompt_tokens_max = 32;
+    // Tokens of one document every prompt starts with (0: none), as when many requests ask
+    // about the same text; prompt_tokens then sizes each request's own part after it.
+    int32_t shared_prefix_tokens = 0;
     int32_t max_tokens_min = 64, max_tokens_max = 64;
     bool stream = false;
     bool ignore_eos = false;
@@ -41,6 +44,7 @@ struct RequestSample {
     double ttft_s = -1;    // streaming: to the first chunk with text; -1 when not measured
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
+    int64_t cached_tokens = 0;  // usage.prompt_tokens_details.cached_tokens, when the server says
 };
 
 struct Percentiles {
@@ -57,6 +61,7 @@ struct LoadReport {
     std::map<std::string, int64_t> errors;  // "503", "connection: ...": count
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
+    int64_t cached_tokens = 0;  // of prompt_tokens, those the server took from its prefix cache
     // Prompt tokens per word measured through /tokenize (0: the server has none).
     double tokens_per_word = 0;
     Percentiles latency_s;

@@ -28,6 +28,10 @@ struct ResponseMeta {
 struct Usage {
     int64_t prompt_tokens = 0;  // each prompt counted once, however many choices it has
     int64_t completion_tokens = 0;
+    int64_t cached_tokens = 0;  // of prompt_tokens, those whose KV came from the prefix cache
+    // Adds a finished choice's counts: its completion, and its prompt's cached tokens when it is
+    // the first choice of its prompt (prompt-major order, n choices per prompt).
+    void add_finished(int32_t choice, int32_t n, const RequestEvent& e);
 };
 
 // Everything one choice produced, gathered from its events (for whole responses).
@@ -37,7 +41,6 @@ struct ChoiceOutput {
     std::vector<float> logprobs;
     std::vector<std::vector<TopLogprob>> top_logprobs;
     std::string finish_reason;  // empty until the last event
-    int32_t completion_tokens = 0;
 
     void append(const RequestEvent& event);
 };
