@@ -61,6 +61,7 @@ constexpr int32_t kLayers = 22, kSeqs = 16;
 
 void attend_step(benchmark::State& state, DType type) {
     const int32_t n_past = int32_t(state.range(0));
+    const bool shared = state.range(1) != 0;
     llmopt::KvCache kv({kLayers, kKvHeads, kHeadDim}, (n_past + kBlock - 1) / kBlock * kSeqs, kBlock, type);
     std::vector<std::vector<int32_t>> tables(kSeqs);
     std::mt19937 rng(1);
@@ -73,10 +74,10 @@ void attend_step(benchmark::State& state, DType type) {
     for (float& x : q) x = normal(rng);
     for (auto _ : state) {
         for (int32_t l = 0; l < kLayers; ++l)
-            for (const auto& table : tables)
+            for (const auto& own_table : tables)
                 for (int32_t h = 0; h < kKvHeads; ++h) {
                     llmopt::HeadJob jobs[kGroup];
-                    make_jobs(kv, q, out, table, n_past, h, jobs);
+                    make_jobs(kv, q, out, shared ? tables[0] : own_table, n_past, h, jobs);
                     llmopt::attend_heads(kv, l, jobs, kGroup, 0.125f, llmopt::kernels::cpu_has_avx2());
                 }
         benchmark::DoNotOptimize(out.data());
@@ -86,8 +87,8 @@ void attend_step(benchmark::State& state, DType type) {
 
 void BM_attend_step_f32(benchmark::State& s) { attend_step(s, DType::kF32); }
 void BM_attend_step_f16(benchmark::State& s) { attend_step(s, DType::kF16); }
-BENCHMARK(BM_attend_step_f32)->Arg(512)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_attend_step_f16)->Arg(512)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_attend_step_f32)->Args({512, 0})->Args({1024, 0})->Args({1024, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_attend_step_f16)->Args({512, 0})->Unit(benchmark::kMillisecond);
 
 void BM_attend_f32(benchmark::State& s) { attend(s, DType::kF32, llmopt::kernels::cpu_has_avx2()); }
 void BM_attend_f16(benchmark::State& s) { attend(s, DType::kF16, llmopt::kernels::cpu_has_avx2()); }

@@ -130,7 +130,8 @@ LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kHeads][kChunks], co
     for (int h = 0; h < kHeads; ++h) wv[h] = _mm256_set1_ps(w[h][p]);
 #pragma GCC unroll 8
     for (int c = 0; c < kChunks; ++c) {
-        const __m256 x = _mm256_loadu_ps(v + 8 * c);
+        __m256 x = _mm256_loadu_ps(v + 8 * c);
+        asm("" : "+x"(x));  // one load for all the heads, not one folded into each FMA
 #pragma GCC unroll 2
         for (int h = 0; h < kHeads; ++h) acc[h][c] = _mm256_fmadd_ps(wv[h], x, acc[h][c]);
     }
