@@ -138,6 +138,41 @@ TEST(Scheduler, PrefixHitsReuseFullBlocksAndRecomputeTheLastToken) {
     EXPECT_EQ(pool.ref_count(0), 2);  // shared by sequences 2 and 3
 }
 
+// Two requests about one document: the second waits while the first computes the blocks it
+// would compute, then takes them from the cache.
+TEST(Scheduler, WaitsForTheBlockARunningSequenceIsComputing) {
+    BlockPool pool(16);
+    Scheduler s({.max_batch_tokens = 8, .max_running = 4, .block_size = 4}, pool);
+    s.add(sequence(1, 14));  // tokens 0..13
+    s.add(sequence(2, 13));  // tokens 0..12: the same first three blocks
+    SchedulerOutput out = step(s);  // sequence 1's first 8 tokens; no budget left
+    ASSERT_EQ(out.chunks.size(), 1u);
+    out = step(s);  // the rest of sequence 1; sequence 2 would compute block 2 with it: it waits
+    ASSERT_EQ(out.chunks.size(), 1u);
+    EXPECT_EQ(out.chunks[0].seq->id, 1);
+    EXPECT_EQ(out.n_tokens, 6);
+    EXPECT_EQ(s.n_waiting(), 1);
+    const std::vector<int32_t> first_blocks = out.chunks[0].seq->block_table;
+    out = step(s);  // sequence 1 decodes; sequence 2 finds all three blocks cached
+    ASSERT_EQ(out.chunks.size(), 2u);
+    const ScheduledChunk& second = out.chunks[1];
+    EXPECT_EQ(second.seq->id, 2);
+    EXPECT_EQ(second.start, 12);
+    EXPECT_EQ(second.n_tokens, 1);
+    EXPECT_EQ(second.seq->n_prefix_hit_tokens, 12);
+    EXPECT_EQ(std::vector<int32_t>(second.seq->block_table.begin(), second.seq->block_table.begin() + 3),
+              std::vector<int32_t>(first_blocks.begin(), first_blocks.begin() + 3));
+    EXPECT_EQ(s.prefix_queries(), 14 + 13);  // the wait is not counted as a query
+    EXPECT_EQ(s.prefix_hits(), 12);
+    // Without the prefix cache there is nothing to wait for.
+    BlockPool pool2(16);
+    Scheduler plain({.max_batch_tokens = 8, .max_running = 4, .block_size = 4, .prefix_caching = false}, pool2);
+    plain.add(sequence(1, 14));
+    plain.add(sequence(2, 13));
+    step(plain);
+    EXPECT_EQ(step(plain).chunks.size(), 2u);
+}
+
 TEST(Scheduler, PreemptsTheNewestAndResumesIt) {
     BlockPool pool(4);  // 16 slots of 4 tokens
     Scheduler s({.max_batch_tokens = 64, .max_running = 4, .block_size = 4, .prefix_caching = false}, pool);

@@ -45,16 +45,19 @@ bool Scheduler::schedule_running(SchedulerOutput& out, int32_t& budget) {
     return !preempted;
 }
 
-// Waiting pass: admit FCFS while there is budget, a free slot and blocks for the first chunk.
+// Waiting pass: admit FCFS while there is budget, a free slot and blocks for the first chunk,
+// and while the next sequence's next prompt block is not one a running sequence is computing.
 void Scheduler::schedule_waiting(SchedulerOutput& out, int32_t& budget) {
     while (!waiting_.empty() && budget > 0 && static_cast<int32_t>(running_.size()) < config_.max_running) {
         SequenceState& seq = *waiting_.front();
         if (seq.block_table.empty()) admit_cached_prefix(seq);
         const int32_t n = std::min<int32_t>(static_cast<int32_t>(seq.tokens.size()) - seq.n_computed, budget);
-        if (!grow(seq, seq.n_computed + n)) {
+        if (next_block_in_progress(seq) || !grow(seq, seq.n_computed + n)) {
             free_blocks(seq);  // the cached prefix stays cached; it is found again next step
             break;
         }
+        prefix_queries_ += static_cast<int64_t>(seq.tokens.size());
+        prefix_hits_ += seq.n_prefix_hit_tokens;
         out.chunks.push_back({&seq, seq.n_computed, n});
         out.n_tokens += n;
         budget -= n;
@@ -86,7 +89,7 @@ void Scheduler::admit_cached_prefix(SequenceState& seq) {
     seq.last_hash = 0;
     const int32_t bs = config_.block_size;
     const int32_t usable = (static_cast<int32_t>(seq.tokens.size()) - 1) / bs;
-    prefix_queries_ += static_cast<int64_t>(seq.tokens.size());
+    seq.n_prefix_hit_tokens = 0;
     if (!config_.prefix_caching) return;
     for (int32_t b = 0; b < usable; ++b) {
         const std::span<const int32_t> block_tokens(seq.tokens.data() + b * bs, bs);
@@ -100,7 +103,21 @@ void Scheduler::admit_cached_prefix(SequenceState& seq) {
         seq.n_computed += bs;
     }
     seq.n_prefix_hit_tokens = seq.n_computed;
-    prefix_hits_ += seq.n_computed;
+}
+
+// Requests about one document arrive together: the first computes the document while the
+// others wait for its blocks to reach the prefix cache, instead of computing them again. True
+// when a running sequence with the same tokens has yet to register the block `seq` would
+// compute first (a full prompt block, not the last token, which is always computed).
+bool Scheduler::next_block_in_progress(const SequenceState& seq) const {
+    if (!config_.prefix_caching) return false;
+    const int32_t k = seq.n_hashed_blocks;
+    const size_t end = static_cast<size_t>(k + 1) * config_.block_size;
+    if (end >= seq.tokens.size()) return false;
+    return std::any_of(running_.begin(), running_.end(), [&](const auto& other) {
+        return other->n_hashed_blocks <= k && other->tokens.size() >= end &&
+               std::equal(seq.tokens.begin(), seq.tokens.begin() + end, other->tokens.begin());
+    });
 }
 
 bool Scheduler::grow(SequenceState& seq, int32_t n_tokens) {

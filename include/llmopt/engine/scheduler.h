@@ -1,6 +1,7 @@
 // Iteration-level scheduler: each step hands out tokens under a budget to running sequences
 // (one decode token, or the next prefill chunk) and then admits waiting ones, FCFS, with
-// prefix-cache hits, preempting the newest sequence when KV blocks run out. It never touches
+// prefix-cache hits (holding back a sequence whose next prompt block a running one is
+// computing), preempting the newest sequence when KV blocks run out. It never touches
 // tensors: its output is a plain list of chunks the engine turns into a batch.
 #pragma once
 
@@ -70,6 +71,7 @@ private:
     void schedule_waiting(SchedulerOutput& out, int32_t& budget);
     void preempt(size_t running_index, SchedulerOutput& out);
     void admit_cached_prefix(SequenceState& seq);
+    bool next_block_in_progress(const SequenceState& seq) const;
     bool grow(SequenceState& seq, int32_t n_tokens);
     void free_blocks(SequenceState& seq);
 
