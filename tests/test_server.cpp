@@ -525,17 +525,24 @@ TEST(Server, StreamPacingKeepsEveryChunk) {
     EXPECT_GT(batched.chunks, 30);
 }
 
+// A load of `requests` requests against `server`, each with exactly `prompt_tokens` tokens of
+// its own and `max_tokens` to generate.
+LoadgenConfig fixed_load(const TestServer& server, int32_t requests, int32_t prompt_tokens, int32_t max_tokens) {
+    LoadgenConfig cfg;
+    cfg.url = "http://127.0.0.1:" + std::to_string(server.port());
+    cfg.requests = requests;
+    cfg.prompt_tokens_min = cfg.prompt_tokens_max = prompt_tokens;
+    cfg.max_tokens_min = cfg.max_tokens_max = max_tokens;
+    return cfg;
+}
+
 // The load generator against the server: every request answered, and prompt lengths measured
 // through /tokenize land near the drawn token counts (stories260K splits words into several
 // tokens, so counting words would miss them by far).
 TEST(Server, LoadGeneratorSizesPromptsInTokens) {
     TestServer server;
-    LoadgenConfig cfg;
-    cfg.url = "http://127.0.0.1:" + std::to_string(server.port());
+    LoadgenConfig cfg = fixed_load(server, 8, 60, 4);
     cfg.concurrency = 4;
-    cfg.requests = 8;
-    cfg.prompt_tokens_min = cfg.prompt_tokens_max = 60;
-    cfg.max_tokens_min = cfg.max_tokens_max = 4;
     cfg.stream = true;
     cfg.ignore_eos = true;
     const LoadReport r = run_load(cfg);
@@ -552,12 +559,8 @@ TEST(Server, LoadGeneratorSizesPromptsInTokens) {
 // from the prefix cache and says so in usage.prompt_tokens_details, which the report adds up.
 TEST(Server, LoadGeneratorSharedPrefixComesFromTheCache) {
     TestServer server;
-    LoadgenConfig cfg;
-    cfg.url = "http://127.0.0.1:" + std::to_string(server.port());
-    cfg.requests = 6;
+    LoadgenConfig cfg = fixed_load(server, 6, 10, 2);
     cfg.shared_prefix_tokens = 80;
-    cfg.prompt_tokens_min = cfg.prompt_tokens_max = 10;
-    cfg.max_tokens_min = cfg.max_tokens_max = 2;
     for (const bool stream : {false, true}) {
         cfg.stream = stream;
         const LoadReport r = run_load(cfg);
