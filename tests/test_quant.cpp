@@ -236,6 +236,22 @@ TEST_P(WeightTypeTest, VecDotMatchesGgml) {
 INSTANTIATE_TEST_SUITE_P(Ggml, WeightTypeTest, ::testing::ValuesIn(kWeightTypes), type_param_name);
 
 // ---------------------------------------------------------------------------------------------
+// The type table.
+
+TEST(DTypeTable, GgmlIdsAndLayouts) {
+    ASSERT_TRUE(dtype_info(2));
+    EXPECT_EQ(dtype_info(2)->name, "q4_0");
+    EXPECT_EQ(dtype_info(2)->block_elems, 32);
+    EXPECT_EQ(dtype_info(2)->block_bytes, 18);
+    EXPECT_EQ(info(DType::kBF16).name, "bf16");
+    EXPECT_EQ(info(DType::kQ6_K).block_bytes, 210);
+    for (uint32_t id : {4u, 5u, 16u, 23u, 27u, 29u, 31u, 1000u}) EXPECT_FALSE(dtype_info(id)) << id;
+    EXPECT_THROW(info(static_cast<DType>(31)), Error);
+    for (const char* name : {"f32", "f16", "bf16", "q4_0", "q8_0", "q4_K", "q6_K", "i32"})
+        EXPECT_EQ(info(*parse_dtype(name)).name, name);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Activations.
 
 TEST(QuantActivation, TypesPerWeight) {

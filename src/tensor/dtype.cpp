@@ -27,6 +27,16 @@ constexpr std::array kTypes = {
     Entry{DType::kI16, {"i16", 1, 2}},       Entry{DType::kI32, {"i32", 1, 4}},
 };
 
+// kTypes by ggml id: info() sits under row_stride(), which the kernels call per tile.
+constexpr size_t kIds = 31;
+constexpr std::array<const DTypeInfo*, kIds> kById = [] {
+    std::array<const DTypeInfo*, kIds> by_id{};
+    for (const Entry& e : kTypes) by_id[static_cast<uint32_t>(e.type)] = &e.info;
+    return by_id;
+}();
+
+const DTypeInfo* find(uint32_t id) { return id < kIds ? kById[id] : nullptr; }
+
 bool equal_ignoring_case(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
@@ -37,14 +47,12 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::optional<DTypeInfo> dtype_info(uint32_t id) {
-    for (const Entry& e : kTypes)
-        if (static_cast<uint32_t>(e.type) == id) return e.info;
+    if (const DTypeInfo* i = find(id)) return *i;
     return std::nullopt;
 }
 
 const DTypeInfo& info(DType type) {
-    for (const Entry& e : kTypes)
-        if (e.type == type) return e.info;
+    if (const DTypeInfo* i = find(static_cast<uint32_t>(type))) return *i;
     throw Error("unknown dtype id " + std::to_string(static_cast<uint32_t>(type)));
 }
 
