@@ -137,50 +137,81 @@ LLMOPT_ATTN_AVX2 inline void add_weighted_row(__m256 (&acc)[kHeads][kChunks], co
     }
 }
 
-// out[h][d0 ...] (kChunks × 8 dims) = inv_sum[h] · Σ_p w[h][p] · v[p][d0 ...] for kHeads heads
-// that share each value row's loads. Accumulators stay in registers; with one head and few
-// chunks the positions are dealt to kStreams independent sums (position p to sum p % kStreams,
-// added in a fixed order at the end) so the FMA latency does not serialize the loop. A head's
-// order depends only on n_past and kChunks: two heads paired at kChunks 4 get the bits each
-// would get alone at 4 or 8 chunks (one stream).
-template <int kChunks, int kHeads = 1>
+// out[0][d0 ...] (kChunks × 8 dims) = inv_sum[0] · Σ_p w[0][p] · v[p][d0 ...] for one head.
+// Accumulators stay in registers; with few chunks the positions are dealt to kStreams
+// independent sums (position p to sum p % kStreams, added in a fixed order at the end) so the
+// FMA latency does not serialize the loop. A head's order depends only on n_past and kChunks:
+// at 4 or 8 chunks (one stream) it is the order paired_value_sums gives each of its heads.
+template <int kChunks>
 LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* const* w, int32_t n_past,
                                       int32_t d0, const __m256* inv_sum, float* const* out) {
-    constexpr int kStreams = kHeads > 1 || kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
-    __m256 acc[kStreams][kHeads][kChunks];
+    constexpr int kStreams = kChunks >= 4 ? 1 : kChunks >= 2 ? 2 : 4;
+    __m256 acc[kStreams][1][kChunks];
     for (auto& stream : acc)
-        for (auto& head : stream)
-            for (auto& a : head) a = _mm256_setzero_ps();
+        for (auto& a : stream[0]) a = _mm256_setzero_ps();
     int32_t p = 0;
     for (; p + kStreams <= n_past; p += kStreams)
 #pragma GCC unroll 4
-        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks, kHeads>(acc[s], w, p + s, v[p + s] + d0);
+        for (int s = 0; s < kStreams; ++s) add_weighted_row<kChunks, 1>(acc[s], w, p + s, v[p + s] + d0);
 #pragma GCC unroll 4
     for (int s = 0; s < kStreams; ++s)
-        if (p + s < n_past) add_weighted_row<kChunks, kHeads>(acc[s], w, p + s, v[p + s] + d0);
-#pragma GCC unroll 2
-    for (int h = 0; h < kHeads; ++h)
+        if (p + s < n_past) add_weighted_row<kChunks, 1>(acc[s], w, p + s, v[p + s] + d0);
 #pragma GCC unroll 8
-        for (int c = 0; c < kChunks; ++c) {
-            __m256 total = acc[0][h][c];
-            if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][h][c], acc[1][h][c]);
-            if constexpr (kStreams == 4)
-                total = _mm256_add_ps(_mm256_add_ps(acc[0][h][c], acc[1][h][c]),
-                                      _mm256_add_ps(acc[2][h][c], acc[3][h][c]));
-            _mm256_storeu_ps(out[h] + d0 + 8 * c, _mm256_mul_ps(total, inv_sum[h]));
-        }
+    for (int c = 0; c < kChunks; ++c) {
+        __m256 total = acc[0][0][c];
+        if constexpr (kStreams == 2) total = _mm256_add_ps(acc[0][0][c], acc[1][0][c]);
+        if constexpr (kStreams == 4)
+            total = _mm256_add_ps(_mm256_add_ps(acc[0][0][c], acc[1][0][c]), _mm256_add_ps(acc[2][0][c], acc[3][0][c]));
+        _mm256_storeu_ps(out[0] + d0 + 8 * c, _mm256_mul_ps(total, inv_sum[0]));
+    }
+}
+
+// Positions per pass of paired_value_sums: their value rows (16 KB at head size 64) stay in L1
+// while every pair of heads and every 32 dims take them.
+constexpr int32_t kValueRange = 64;
+
+// The value sums of heads [0, 2 pairs), two heads 32 dims at a time (each value row's chunk
+// loaded once for both), with the positions taken kValueRange at a time: a range's rows come from L2
+// once, then from L1 for each pair and 32 dims, whose accumulators wait in `state` (pairs × hd
+// × 2 floats) between ranges. Per head and element, the FMAs and their order are unchanged.
+LLMOPT_ATTN_AVX2 void paired_value_sums(const float* const* v, const float* const* w, int32_t pairs,
+                                        int32_t n_past, int32_t hd, const __m256* inv_sum,
+                                        float* const* out, float* state) {
+    const int32_t slices = hd / 32;
+    std::fill(state, state + size_t(pairs) * slices * 64, 0.0f);
+    for (int32_t p0 = 0; p0 < n_past; p0 += kValueRange) {
+        const int32_t p1 = std::min(n_past, p0 + kValueRange);
+        for (int32_t pair = 0; pair < pairs; ++pair)
+            for (int32_t slice = 0; slice < slices; ++slice) {
+                float* saved = state + (size_t(pair) * slices + slice) * 64;
+                __m256 acc[2][4];
+                for (int h = 0; h < 2; ++h)
+                    for (int c = 0; c < 4; ++c) acc[h][c] = _mm256_loadu_ps(saved + 32 * h + 8 * c);
+                for (int32_t p = p0; p < p1; ++p) add_weighted_row<4, 2>(acc, &w[2 * pair], p, v[p] + 32 * slice);
+                for (int h = 0; h < 2; ++h)
+                    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(saved + 32 * h + 8 * c, acc[h][c]);
+            }
+    }
+    for (int32_t pair = 0; pair < pairs; ++pair)
+        for (int32_t slice = 0; slice < slices; ++slice)
+            for (int h = 0; h < 2; ++h)
+                for (int c = 0; c < 4; ++c) {
+                    const float* saved = state + (size_t(pair) * slices + slice) * 64 + 32 * h + 8 * c;
+                    _mm256_storeu_ps(out[2 * pair + h] + 32 * slice + 8 * c,
+                                     _mm256_mul_ps(_mm256_loadu_ps(saved), inv_sum[2 * pair + h]));
+                }
 }
 
 // F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
 // scores eight positions at a time (each key row loaded once for the whole group), then per
 // head exp(score - max) eight at a time, then the weighted value rows into accumulators held
-// in registers (two heads 32 dims at a time where head_dim allows, else one head 64 at a
-// time). Each head's operations and their order depend only on head_dim and n_past, never on
-// the other heads or tokens. Buffers: scores (heads, n_past
-// rounded up to 8), rows (2 × n_past row pointers).
+// in registers (paired_value_sums where head_dim is a multiple of 32, else one head 64 dims at
+// a time). Each head's operations and their order depend only on head_dim and n_past, never on
+// the other heads or tokens. Buffers: scores (heads, n_past rounded up to 8), rows (2 × n_past
+// row pointers), value_state (heads × head_dim floats).
 LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const HeadJob* jobs,
                                       int32_t heads, float scale, std::vector<float>& scores,
-                                      std::vector<const float*>& rows) {
+                                      std::vector<const float*>& rows, float* value_state) {
     const int32_t hd = kv.shape().head_dim;
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
     const auto [keys, values] = find_rows(kv, layer, jobs[0], rows);
@@ -202,9 +233,10 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
         inv_sums[h] = _mm256_set1_ps(1.0f / exp_scores(&scores[size_t(h) * padded], n_past, n_masked));
     }
     int32_t h = 0;
-    if (hd % 32 == 0)  // two heads at a time, 32 dims at a time: each value row is read once for both
-        for (; h + 2 <= heads; h += 2)
-            for (int32_t d0 = 0; d0 < hd; d0 += 32) weighted_values<4, 2>(values, &w[h], n_past, d0, &inv_sums[h], &out[h]);
+    if (hd % 32 == 0 && heads >= 2) {  // two heads at a time: each value row is read once for both
+        paired_value_sums(values, w, heads / 2, n_past, hd, inv_sums, out, value_state);
+        h = heads / 2 * 2;
+    }
     for (; h < heads; ++h) {
         const float* const* wh = &w[h];
         const __m256* inv = &inv_sums[h];
@@ -404,7 +436,7 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
 // Scratch of one thread's attention jobs. The pool's threads live as long as the process, so
 // the buffers are allocated once and only grow: no allocation per layer or token.
 struct AttendBuffers {
-    std::vector<float> acc, v_row, scores, wide_keys;
+    std::vector<float> acc, v_row, scores, wide_keys, value_state;
     std::vector<uint8_t> q_act;
     std::vector<const float*> rows;
     std::vector<const uint8_t*> byte_rows;
@@ -418,6 +450,7 @@ struct AttendBuffers {
             if (v.size() < n) v.resize(n);
         };
         grow(acc, head_dim);
+        grow(value_state, kMaxHeadGroup * head_dim);
         grow(v_row, head_dim);
         grow(wide_keys, 8 * head_dim);
         grow(scores, n_scores);
@@ -435,7 +468,8 @@ void attend_heads(const KvCache& kv, int32_t layer, const HeadJob* jobs, int32_t
     AttendBuffers& b = AttendBuffers::of_this_thread();
     b.fit(size_t(hd), size_t(heads) * ((jobs[0].n_past + 7) / 8 * 8), size_t(heads) * act_bytes);
     if (type == DType::kF32) {
-        if (simd && hd % 8 == 0) return attend_f32_avx2(kv, layer, jobs, heads, scale, b.scores, b.rows);
+        if (simd && hd % 8 == 0)
+            return attend_f32_avx2(kv, layer, jobs, heads, scale, b.scores, b.rows, b.value_state.data());
         for (int32_t h = 0; h < heads; ++h) attend_f32_scalar(kv, layer, jobs[h], scale, b.acc);
         return;
     }
