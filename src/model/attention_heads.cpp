@@ -166,17 +166,32 @@ LLMOPT_ATTN_AVX2 void weighted_values(const float* const* v, const float* const*
     }
 }
 
-// Positions per pass of paired_value_sums: their value rows (16 KB at head size 64) stay in L1
-// while every pair of heads and every 32 dims take them.
+// Positions per pass of paired_value_sums: their value rows (16 KB of F32 at head size 64) stay
+// in L1 while every pair of heads and every 32 dims take them.
 constexpr int32_t kValueRange = 64;
 
-// The value sums of heads [0, 2 pairs), two heads 32 dims at a time (each value row's chunk
-// loaded once for both), with the positions taken kValueRange at a time: a range's rows come from L2
+// F32 value rows in paired_value_sums: fused multiply-adds, the sums then scaled by 1 / sum.
+struct F32Values {
+    using Row = float;
+    LLMOPT_ATTN_AVX2 static void add(__m256 (&acc)[2][4], const float* const* w, int32_t p,
+                                     const float* row, int32_t d0) {
+        add_weighted_row<4, 2>(acc, w, p, row + d0);
+    }
+    LLMOPT_ATTN_AVX2 static __m256 finish(__m256 sum, const __m256* inv_sums, int32_t head) {
+        return _mm256_mul_ps(sum, inv_sums[head]);
+    }
+};
+
+// The value sums of heads [0, 2 pairs), two heads 32 dims at a time (each row's chunk loaded
+// once for both), with the positions taken kValueRange at a time: a range's rows come from L2
 // once, then from L1 for each pair and 32 dims, whose accumulators wait in `state` (pairs × hd
-// × 2 floats) between ranges. Per head and element, the FMAs and their order are unchanged.
-LLMOPT_ATTN_AVX2 void paired_value_sums(const float* const* v, const float* const* w, int32_t pairs,
-                                        int32_t n_past, int32_t hd, const __m256* inv_sum,
-                                        float* const* out, float* state) {
+// × 2 floats) between ranges. Values::add adds row p to two heads' sums (dims d0 ... d0 + 31);
+// per head and element, its operations and their order are those of a pass over all positions.
+// Values::finish turns head h's sums into its output (inv_sums: 1 / sum per head, or null).
+template <typename Values>
+LLMOPT_ATTN_AVX2 void paired_value_sums(const typename Values::Row* const* v, const float* const* w,
+                                        int32_t pairs, int32_t n_past, int32_t hd,
+                                        const __m256* inv_sums, float* const* out, float* state) {
     const int32_t slices = hd / 32;
     std::fill(state, state + size_t(pairs) * slices * 64, 0.0f);
     for (int32_t p0 = 0; p0 < n_past; p0 += kValueRange) {
@@ -187,7 +202,7 @@ LLMOPT_ATTN_AVX2 void paired_value_sums(const float* const* v, const float* cons
                 __m256 acc[2][4];
                 for (int h = 0; h < 2; ++h)
                     for (int c = 0; c < 4; ++c) acc[h][c] = _mm256_loadu_ps(saved + 32 * h + 8 * c);
-                for (int32_t p = p0; p < p1; ++p) add_weighted_row<4, 2>(acc, &w[2 * pair], p, v[p] + 32 * slice);
+                for (int32_t p = p0; p < p1; ++p) Values::add(acc, &w[2 * pair], p, v[p], 32 * slice);
                 for (int h = 0; h < 2; ++h)
                     for (int c = 0; c < 4; ++c) _mm256_storeu_ps(saved + 32 * h + 8 * c, acc[h][c]);
             }
@@ -198,7 +213,7 @@ LLMOPT_ATTN_AVX2 void paired_value_sums(const float* const* v, const float* cons
                 for (int c = 0; c < 4; ++c) {
                     const float* saved = state + (size_t(pair) * slices + slice) * 64 + 32 * h + 8 * c;
                     _mm256_storeu_ps(out[2 * pair + h] + 32 * slice + 8 * c,
-                                     _mm256_mul_ps(_mm256_loadu_ps(saved), inv_sum[2 * pair + h]));
+                                     Values::finish(_mm256_loadu_ps(saved), inv_sums, 2 * pair + h));
                 }
 }
 
@@ -234,7 +249,7 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
     }
     int32_t h = 0;
     if (hd % 32 == 0 && heads >= 2) {  // two heads at a time: each value row is read once for both
-        paired_value_sums(values, w, heads / 2, n_past, hd, inv_sums, out, value_state);
+        paired_value_sums<F32Values>(values, w, heads / 2, n_past, hd, inv_sums, out, value_state);
         h = heads / 2 * 2;
     }
     for (; h < heads; ++h) {
@@ -316,28 +331,46 @@ struct Q8_0Rows {
     }
 };
 
+// acc[h] += w[h][p] · row[d0 ...] (kChunks × 8 dims), each product rounded then added, for
+// kHeads heads; the row's elements are dequantized once for the heads.
+template <typename Rows, int kChunks, int kHeads>
+LLMOPT_ATTN_AVX2 inline void add_rounded_row(__m256 (&acc)[kHeads][kChunks], const float* const* w,
+                                             int32_t p, const uint8_t* row, int32_t d0) {
+    __m256 wv[kHeads];
+    for (int h = 0; h < kHeads; ++h) wv[h] = _mm256_set1_ps(w[h][p]);
+#pragma GCC unroll 8
+    for (int c = 0; c < kChunks; ++c) {
+        const __m256 x = Rows::load8(row, d0 + 8 * c);
+#pragma GCC unroll 2
+        for (int h = 0; h < kHeads; ++h) acc[h][c] = _mm256_add_ps(acc[h][c], product_unfused(wv[h], x));
+    }
+}
+
 // Dims [d0, d0 + 8 kChunks) of kHeads heads' value sums (weights w[h], outputs out[h]) held
-// in registers over all positions; each row's elements are dequantized once for the heads.
+// in registers over all positions.
 template <typename Rows, int kChunks, int kHeads>
 LLMOPT_ATTN_AVX2 void weighted_rows(const uint8_t* const* v, const float* const* w, int32_t n_past,
                                     int32_t d0, float* const* out) {
     __m256 acc[kHeads][kChunks];
     for (auto& head : acc)
         for (auto& a : head) a = _mm256_setzero_ps();
-    for (int32_t p = 0; p < n_past; ++p) {
-        __m256 wv[kHeads];
-        for (int h = 0; h < kHeads; ++h) wv[h] = _mm256_set1_ps(w[h][p]);
-#pragma GCC unroll 8
-        for (int c = 0; c < kChunks; ++c) {
-            const __m256 x = Rows::load8(v[p], d0 + 8 * c);
-#pragma GCC unroll 2
-            for (int h = 0; h < kHeads; ++h) acc[h][c] = _mm256_add_ps(acc[h][c], product_unfused(wv[h], x));
-        }
-    }
+    for (int32_t p = 0; p < n_past; ++p) add_rounded_row<Rows, kChunks, kHeads>(acc, w, p, v[p], d0);
     for (int h = 0; h < kHeads; ++h)
 #pragma GCC unroll 8
         for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(out[h] + d0 + 8 * c, acc[h][c]);
 }
+
+// F16 / Q8_0 value rows in paired_value_sums: rounded products and sums, as weighted_rows; the
+// weights are already normalized, so the sums are the outputs.
+template <typename Rows>
+struct RoundedValues {
+    using Row = uint8_t;
+    LLMOPT_ATTN_AVX2 static void add(__m256 (&acc)[2][4], const float* const* w, int32_t p,
+                                     const uint8_t* row, int32_t d0) {
+        add_rounded_row<Rows, 4, 2>(acc, w, p, row, d0);
+    }
+    LLMOPT_ATTN_AVX2 static __m256 finish(__m256 sum, const __m256*, int32_t) { return sum; }
+};
 
 // The value sums of one head, or of two sharing each dequantized row (32 dims at a time, so
 // the two heads' accumulators fit in registers). head_dim a multiple of 8.
@@ -387,13 +420,15 @@ LLMOPT_ATTN_AVX2 void widen_f16_rows(const void** rows, int32_t hd, float* out) 
 // The heads of one KV head, AVX2: each head's scores eight positions at a time (each batch of
 // eight key rows read once for the whole group; a score has vec_dot's bits), exp(score - max)
 // eight at a time, the probabilities normalized (and rounded to f16 for an F16 cache), then
-// the value sums, two heads sharing each dequantized row. Buffers: scores (heads, n_past rounded up to 8), q_act (heads converted
-// queries of act_bytes each).
+// the value sums, two heads sharing each dequantized row (paired_value_sums where head_dim is
+// a multiple of 32). Buffers: scores (heads, n_past rounded up to 8), q_act (heads converted
+// queries of act_bytes each), value_state (heads × head_dim floats).
 LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jobs, int32_t heads,
                                             const uint8_t* const* keys, const uint8_t* const* values,
                                             float scale, std::vector<float>& scores,
                                             std::vector<uint8_t>& q_act, size_t act_bytes,
-                                            std::vector<float>& wide_keys, std::vector<float>& v_row) {
+                                            std::vector<float>& wide_keys, std::vector<float>& v_row,
+                                            float* value_state) {
     const int32_t hd = kv.shape().head_dim;
     const DType type = kv.type();
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
@@ -419,7 +454,21 @@ LLMOPT_ATTN_AVX2 void attend_quantized_avx2(const KvCache& kv, const HeadJob* jo
             _mm256_storeu_ps(s + p, w);
         }
     }
-    for (int32_t h = 0; h < heads; h += 2) {
+    int32_t h = 0;
+    if (hd % 32 == 0 && heads >= 2) {
+        const float* w[kMaxHeadGroup];
+        float* out[kMaxHeadGroup];
+        for (int32_t i = 0; i < heads; ++i) {
+            w[i] = &scores[size_t(i) * padded];
+            out[i] = jobs[i].out;
+        }
+        if (type == DType::kF16)
+            paired_value_sums<RoundedValues<F16Rows>>(values, w, heads / 2, n_past, hd, nullptr, out, value_state);
+        else
+            paired_value_sums<RoundedValues<Q8_0Rows>>(values, w, heads / 2, n_past, hd, nullptr, out, value_state);
+        h = heads / 2 * 2;
+    }
+    for (; h < heads; h += 2) {
         const int32_t pair = std::min(2, heads - h);
         const float* w[2] = {&scores[size_t(h) * padded], &scores[size_t(h + pair - 1) * padded]};
         float* out[2] = {jobs[h].out, jobs[h + pair - 1].out};
@@ -476,7 +525,7 @@ void attend_heads(const KvCache& kv, int32_t layer, const HeadJob* jobs, int32_t
     const auto [keys, values] = find_rows(kv, layer, jobs[0], b.byte_rows);
     if (simd)
         return attend_quantized_avx2(kv, jobs, heads, keys, values, scale, b.scores, b.q_act, act_bytes,
-                                     b.wide_keys, b.v_row);
+                                     b.wide_keys, b.v_row, b.value_state.data());
     for (int32_t h = 0; h < heads; ++h)
         attend_quantized_scalar(kv, jobs[h], keys, values, scale, b.scores, b.q_act, b.v_row);
 }
