@@ -855,6 +855,15 @@ TEST(Server, ShutdownLetsRequestsInFlightFinish) {
     EXPECT_FALSE(s.client().Get("/health"));  // nothing listens any more
 }
 
+// httplib ignores a stop that comes before its accept loop has begun; start() waits for it,
+// so a server stopped at once still shuts down.
+TEST(Server, StopsRightAfterStarting) {
+    for (int i = 0; i < 50; ++i) {
+        TestServer s;
+    }
+    SUCCEED();
+}
+
 TEST(Server, ShutdownTimeoutCancelsWhatIsLeft) {
     TestServer s;
     LongStream in_flight(s);

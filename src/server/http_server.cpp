@@ -2,6 +2,7 @@
 #include "llmopt/server/http_server.h"
 
 #include <ctime>
+#include <thread>
 
 #include "llmopt/engine/runtime.h"
 #include "llmopt/server/api_error.h"
@@ -178,7 +179,14 @@ int HttpServer::start() {
         set_threads(config_.threads);
         engine_.run(engine_stop_);
     });
-    listener_ = std::thread([this] { http_.listen_after_bind(); });
+    listener_ = std::thread([this] {
+        http_.listen_after_bind();
+        listener_returned_ = true;
+    });
+    // httplib's stop() does nothing until the accept loop has begun: a shutdown that came
+    // earlier (a SIGTERM right after the address is printed) would wait for the loop forever.
+    while (!http_.is_running() && !listener_returned_)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return port_;
 }
 

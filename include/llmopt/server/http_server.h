@@ -68,6 +68,7 @@ private:
     std::thread listener_;
     std::thread engine_thread_;
     std::atomic<bool> engine_stop_{false};
+    std::atomic<bool> listener_returned_{false};
     int64_t created_ = 0;  // Unix time the server started: the model's "created"
     int port_ = -1;
     bool running_ = false;
