@@ -145,8 +145,9 @@ TEST_P(MatmulTest, MatchesReferenceWithinDerivedBound) {
 // threads: every output's order of operations depends only on the row length.
 TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
     const DType type = GetParam();
-    // Float rows of 604: three reduction passes (256, 256, 88) and a ragged tail of 4.
-    const int64_t cols = is_quantized(type) ? 512 : 604;
+    // Float rows of 2180: with many activation rows, three column blocks (1024, 1024, 128)
+    // and a ragged tail of 4.
+    const int64_t cols = is_quantized(type) ? 512 : 2180;
     const Matrix m = random_matrix(type, 70, cols, 3);
     std::mt19937 rng(4);
     // Up to 64 rows half-precision weights are read directly, beyond through f32 panels.

@@ -135,6 +135,8 @@ void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int6
               void* workspace);
 void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
+// A thread's workspace for them: the tiles' accumulators carried between column blocks, and
+// for F16 / BF16 the rows widened to f32.
 size_t float_workspace_bytes(int64_t cols);
 // K-quants with Q8_K activations, in exactly vec_dot's order (each output equals vec_dot).
 void rows_q4_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,

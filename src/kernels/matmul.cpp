@@ -58,7 +58,7 @@ gemm::Kernel kernel_for(const WeightMatrix& w) {
             case DType::kQ6_K:
                 return {gemm::avx2::rows_q6_k, false, nullptr};
             case DType::kF32:
-                return {gemm::avx2::rows_f32, false, nullptr};
+                return {gemm::avx2::rows_f32, false, gemm::avx2::float_workspace_bytes};
             case DType::kF16:
                 return {gemm::avx2::rows_f16, false, gemm::avx2::float_workspace_bytes};
             case DType::kBF16:
