@@ -26,7 +26,7 @@ struct SynthSpec {
     DType type = DType::kF32;  // type of the 2-D weights (norms stay f32)
     float stddev = 0.02f;
     uint64_t seed = 0;
-    std::string vocab_from;  // a GGUF whose tokenizer.* keys (and vocab size) are copied
+    std::string vocab_from{};  // a GGUF whose tokenizer.* keys (and vocab size) are copied
 };
 
 // The shape of a published model: tinyllama-1.1b, llama-3.2-1b, qwen2.5-0.5b, llama-3.1-8b,
