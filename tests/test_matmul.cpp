@@ -4,11 +4,15 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "../src/kernels/gemm_kernels.h"
+#include "../src/kernels/row_shares.h"
 #include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/matmul.h"
 #include "llmopt/kernels/quant.h"
@@ -375,6 +379,45 @@ TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 12, 64, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF16, 8, 100, 1).w));  // cols % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kF32, 8, 64, 1).w));
+}
+
+// Claims from `claimers` threads (of `threads` shares; the others never claim, as when the
+// pool was busy and the caller ran alone): the claimed ranges, in order.
+std::vector<std::pair<int64_t, int64_t>> claimed_rows(int64_t rows, int32_t threads,
+                                                      int32_t claimers) {
+    RowShares shares(rows, threads, 16, 8);
+    std::vector<std::vector<std::pair<int64_t, int64_t>>> got(claimers);
+    std::vector<std::thread> workers;
+    for (int32_t id = 0; id < claimers; ++id)
+        workers.emplace_back([&, id] {
+            for (int64_t b, e; shares.claim(id, b, e);) {
+                got[id].emplace_back(b, e);
+                if (id == 0) std::this_thread::yield();  // uneven speeds: the others steal
+            }
+        });
+    for (auto& w : workers) w.join();
+    std::vector<std::pair<int64_t, int64_t>> all;
+    for (const auto& g : got) all.insert(all.end(), g.begin(), g.end());
+    std::sort(all.begin(), all.end());
+    return all;
+}
+
+// Every row is claimed exactly once, in ranges that start on a grain (8) and end on one or at
+// the last row, whether every thread claims or only the first.
+TEST(RowShares, EveryRowOnceOnGrainsWhoeverClaims) {
+    for (const int64_t rows : {8, 100, 1000, 4099})
+        for (const int32_t threads : {1, 2, 3, 5})
+            for (const int32_t claimers : {1, threads}) {
+                int64_t next = 0;
+                for (const auto& [b, e] : claimed_rows(rows, threads, claimers)) {
+                    EXPECT_EQ(b, next) << rows << " rows, " << threads << " threads";
+                    EXPECT_LT(b, e);
+                    EXPECT_EQ(b % 8, 0);
+                    EXPECT_TRUE(e % 8 == 0 || e == rows);
+                    next = e;
+                }
+                EXPECT_EQ(next, rows) << rows << " rows, " << threads << " threads";
+            }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "gemm_kernels.h"
+#include "row_shares.h"
 #include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/quant.h"
 #include "llmopt/util/thread_pool.h"
@@ -93,6 +94,11 @@ size_t align_up(size_t v) {
 // Output rows are handed out in multiples of this, so every thread's range starts on a tile
 // boundary of every kernel (the kernels would be correct anyway; this keeps tiles full).
 constexpr int64_t kRowGrain = 8;
+
+// Chunks a thread's share is claimed in: small enough that the last chunks left when the
+// first thread is done are short, large enough that each claim's lock and kernel call cost
+// nothing against the rows it computes.
+constexpr int64_t kChunksPerThread = 16;
 
 // Where the prepared activations live in scratch, and how they are laid out.
 struct Layout {
@@ -188,7 +194,9 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
     // 20.2k generated tokens/s, docs/PERFORMANCE.md).
     constexpr int64_t kMinParallelWork = 1 << 20;
     ThreadPool& pool = ThreadPool::global();
-    const int32_t threads = rows * cols * n >= kMinParallelWork ? pool.size() : 1;
+    const int32_t threads = rows * cols * n >= kMinParallelWork
+                                ? std::min(pool.size(), RowShares::kMaxThreads)
+                                : 1;
     // One activation row (decode) is prepared by every thread for itself: a few microseconds
     // of duplicated work instead of a barrier, which costs a whole time slice whenever the
     // cores are shared and a thread is descheduled.
@@ -205,13 +213,14 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
         reinterpret_cast<uint8_t*>(align_up(reinterpret_cast<uintptr_t>(scratch.data())));
     uint8_t* workspaces = base + area_bytes * (private_rows ? threads : 1);
 
-    // The outputs' rows are cut into ranges of range_rows (the last of each output shorter),
-    // numbered across the outputs in order.
-    constexpr int64_t kRangesPerThread = 4;
-    const int64_t grains = ceil_div(rows, kRowGrain);
-    const int64_t range_rows =
-        std::max<int64_t>(1, grains / (int64_t(threads) * kRangesPerThread)) * kRowGrain;
-    std::atomic<int64_t> next_range{0};
+    // The outputs' rows, each output padded to whole grains, numbered across the outputs in
+    // order: every share and chunk then starts on a grain of its output.
+    int64_t padded_rows = 0;
+    for (const MatmulOutput& o : outputs)
+        padded_rows += ceil_div(o.w->rows, kRowGrain) * kRowGrain;
+    const int64_t chunk_grains = padded_rows / kRowGrain / (int64_t(threads) * kChunksPerThread);
+    const int64_t chunk = std::max<int64_t>(1, chunk_grains) * kRowGrain;
+    RowShares shares(padded_rows, threads, chunk, kRowGrain);
     pool.run(threads, [&](int32_t id, int32_t nt) {
         gemm::Activations a;
         if (private_rows) {
@@ -225,21 +234,15 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
                         std::min(n, 4 * g_end));
             pool.barrier(nt);
         }
-        // Ranges are claimed from a shared counter, a few per thread: a thread that is slowed
-        // (the cores are shared) leaves its remaining ranges to the others instead of making
-        // them wait. Which thread computes a row never changes its value.
-        size_t o = 0;
-        int64_t ranges_before = 0;  // ranges of outputs[0 ... o - 1]
-        for (;;) {
-            const int64_t range = next_range.fetch_add(1);
-            while (o < outputs.size() &&
-                   range >= ranges_before + ceil_div(outputs[o].w->rows, range_rows))
-                ranges_before += ceil_div(outputs[o++].w->rows, range_rows);
-            if (o == outputs.size()) break;
-            const WeightMatrix& w = *outputs[o].w;
-            const int64_t begin = (range - ranges_before) * range_rows;
-            kernel.fn(w, a, begin, std::min(w.rows, begin + range_rows), outputs[o].y,
-                      workspaces + work_bytes * id);
+        for (int64_t begin, end; shares.claim(id, begin, end);) {
+            int64_t output_start = 0;  // of outputs[o] in the padded numbering
+            for (const MatmulOutput& o : outputs) {
+                const int64_t padded = ceil_div(o.w->rows, kRowGrain) * kRowGrain;
+                const int64_t lo = std::max(begin, output_start) - output_start;
+                const int64_t hi = std::min(end - output_start, o.w->rows);
+                if (lo < hi) kernel.fn(*o.w, a, lo, hi, o.y, workspaces + work_bytes * id);
+                output_start += padded;
+            }
         }
     });
 }
