@@ -78,7 +78,10 @@ private:
                 // A racy read only picks the victim; the split below is made under its lock.
                 const int64_t left = shares_[t].end.load(std::memory_order_relaxed) -
                                      shares_[t].next.load(std::memory_order_relaxed);
-                if (left > most) most = left, victim = t;
+                if (left > most) {
+                    most = left;
+                    victim = t;
+                }
             }
             if (victim < 0) return false;
             Share& v = shares_[victim];
