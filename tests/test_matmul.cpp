@@ -1,10 +1,10 @@
 // Matmul fast paths vs the scalar reference, and bit-exact results whatever the batch or threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
-#include <algorithm>
 #include <random>
 #include <string>
 #include <thread>

@@ -2,7 +2,6 @@
 #include "llmopt/kernels/matmul.h"
 
 #include <algorithm>
-#include <atomic>
 
 #include "gemm_kernels.h"
 #include "row_shares.h"
@@ -94,6 +93,11 @@ size_t align_up(size_t v) {
 // Output rows are handed out in multiples of this, so every thread's range starts on a tile
 // boundary of every kernel (the kernels would be correct anyway; this keeps tiles full).
 constexpr int64_t kRowGrain = 8;
+
+// Rows rounded up to whole grains.
+int64_t whole_grains(int64_t rows) {
+    return ceil_div(rows, kRowGrain) * kRowGrain;
+}
 
 // Chunks a thread's share is claimed in: small enough that the last chunks left when the
 // first thread is done are short, large enough that each claim's lock and kernel call cost
@@ -216,10 +220,11 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
     // The outputs' rows, each output padded to whole grains, numbered across the outputs in
     // order: every share and chunk then starts on a grain of its output.
     int64_t padded_rows = 0;
-    for (const MatmulOutput& o : outputs)
-        padded_rows += ceil_div(o.w->rows, kRowGrain) * kRowGrain;
+    for (const MatmulOutput& o : outputs) padded_rows += whole_grains(o.w->rows);
+    // One thread takes its share whole: nobody is left to balance against.
     const int64_t chunk_grains = padded_rows / kRowGrain / (int64_t(threads) * kChunksPerThread);
-    const int64_t chunk = std::max<int64_t>(1, chunk_grains) * kRowGrain;
+    const int64_t chunk =
+        threads == 1 ? padded_rows : std::max<int64_t>(1, chunk_grains) * kRowGrain;
     RowShares shares(padded_rows, threads, chunk, kRowGrain);
     pool.run(threads, [&](int32_t id, int32_t nt) {
         gemm::Activations a;
@@ -237,11 +242,10 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
         for (int64_t begin, end; shares.claim(id, begin, end);) {
             int64_t output_start = 0;  // of outputs[o] in the padded numbering
             for (const MatmulOutput& o : outputs) {
-                const int64_t padded = ceil_div(o.w->rows, kRowGrain) * kRowGrain;
                 const int64_t lo = std::max(begin, output_start) - output_start;
                 const int64_t hi = std::min(end - output_start, o.w->rows);
                 if (lo < hi) kernel.fn(*o.w, a, lo, hi, o.y, workspaces + work_bytes * id);
-                output_start += padded;
+                output_start += whole_grains(o.w->rows);
             }
         }
     });
