@@ -229,8 +229,7 @@ TEST(Matmul, SharedInputEqualsSeparateMatmulsBitForBit) {
                 constexpr float kSentinel = -12345.0f;
                 std::vector<std::vector<float>> ys;
                 std::vector<MatmulOutput> outputs;
-                for (const WeightMatrix& w : ws)
-                    ys.emplace_back(size_t(n * w.rows) + 1, kSentinel);
+                for (const WeightMatrix& w : ws) ys.emplace_back(size_t(n * w.rows) + 1, kSentinel);
                 for (size_t i = 0; i < ws.size(); ++i) outputs.push_back({&ws[i], ys[i].data()});
                 std::vector<uint8_t> scratch;
                 ThreadPool& pool = ThreadPool::global();
@@ -327,19 +326,17 @@ INSTANTIATE_TEST_SUITE_P(Types, RowGroups8Test,
                                            DType::kF16, DType::kBF16),
                          type_name);
 
-// The AVX2 and AVX-VNNI kernels of the regrouped layout compute the same integers, hence the
-// same outputs; matmul picks one, so both are run here directly on prepared activations.
-TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
-    if (!gemm::avx2::cpu_has_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI";
+// The AVX2 and VNNI kernels of the regrouped layout compute the same integers, hence the same
+// outputs; matmul picks one set, so the others are run here directly on prepared activations.
+void expect_rowgroups8_set_equals_avx2(const gemm::avx2::RowGroups8Kernels& set) {
     struct Kernels {
         DType type;
-        gemm::RowRangeFn avx2, vnni;
+        gemm::RowRangeFn avx2, other;
     };
-    namespace k8 = gemm::avx2;
-    for (const Kernels& k : {Kernels{DType::kQ4_0, k8::rows_q4_0x8, k8::rows_q4_0x8_vnni},
-                             Kernels{DType::kQ8_0, k8::rows_q8_0x8, k8::rows_q8_0x8_vnni},
-                             Kernels{DType::kQ4_K, k8::rows_q4_kx8, k8::rows_q4_kx8_vnni},
-                             Kernels{DType::kQ6_K, k8::rows_q6_kx8, k8::rows_q6_kx8_vnni}}) {
+    const gemm::avx2::RowGroups8Kernels& avx2 = gemm::avx2::kRowGroups8Avx2;
+    for (const Kernels& k :
+         {Kernels{DType::kQ4_0, avx2.q4_0, set.q4_0}, Kernels{DType::kQ8_0, avx2.q8_0, set.q8_0},
+          Kernels{DType::kQ4_K, avx2.q4_k, set.q4_k}, Kernels{DType::kQ6_K, avx2.q6_k, set.q6_k}}) {
         const Matrix m = regroupable_matrix(k.type, 16, 10);
         std::vector<uint8_t> grouped(m.bytes.size());
         const WeightMatrix g = interleave_rows8(m.w, grouped.data());
@@ -363,12 +360,22 @@ TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
         a.row_stride = stride;
         a.group_scales = scales.data();
         a.group_offsets = offsets.data();
-        std::vector<float> y_avx2(size_t(n * g.rows)), y_vnni(y_avx2.size());
+        std::vector<float> y_avx2(size_t(n * g.rows)), y_other(y_avx2.size());
         k.avx2(g, a, 0, g.rows, y_avx2.data(), nullptr);
-        k.vnni(g, a, 0, g.rows, y_vnni.data(), nullptr);
-        EXPECT_EQ(y_vnni, y_avx2) << dtype_name(k.type);
+        k.other(g, a, 0, g.rows, y_other.data(), nullptr);
+        EXPECT_EQ(y_other, y_avx2) << dtype_name(k.type);
         EXPECT_EQ(y_avx2, run(m.w, x, n, 1)) << dtype_name(k.type);
     }
+}
+
+TEST(Matmul, RowGroups8AvxVnniEqualsAvx2) {
+    if (!gemm::avx2::cpu_has_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI";
+    expect_rowgroups8_set_equals_avx2(gemm::avx2::kRowGroups8AvxVnni);
+}
+
+TEST(Matmul, RowGroups8Avx512VnniEqualsAvx2) {
+    if (!gemm::avx2::cpu_has_avx512_vnni()) GTEST_SKIP() << "no AVX512-VNNI";
+    expect_rowgroups8_set_equals_avx2(gemm::avx2::kRowGroups8Avx512Vnni);
 }
 
 TEST(Matmul, RowGroups8OnlyForShapesItCovers) {

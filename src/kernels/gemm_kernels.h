@@ -22,7 +22,7 @@ struct Activations {
     int64_t x_stride = 0;
     const uint8_t* rows = nullptr;  // (n, row_stride)
     size_t row_stride = 0;
-    const float* group_scales = nullptr;  // (ceil(n / 4), cols / 32, 4)
+    const float* group_scales = nullptr;     // (ceil(n / 4), cols / 32, 4)
     const int32_t* group_offsets = nullptr;  // (ceil(n / 4), cols / 32, 4)
 
     const uint8_t* row(int64_t t) const { return rows + static_cast<size_t>(t) * row_stride; }
@@ -55,8 +55,8 @@ struct RowGroups8 {
     size_t quad_quant_bytes() const { return kQuadBlocks * block_quant_bytes(); }
     size_t quad_bytes() const { return quad_quant_bytes() + kQuadBlocks * 16; }
     size_t quant_offset(int64_t b, int i) const {
-        return size_t(b / kQuadBlocks) * quad_bytes() + size_t(b % kQuadBlocks) * block_quant_bytes() +
-               size_t(i) * 4;
+        return size_t(b / kQuadBlocks) * quad_bytes() +
+               size_t(b % kQuadBlocks) * block_quant_bytes() + size_t(i) * 4;
     }
     size_t scale_offset(int64_t b, int i) const {
         return size_t(b / kQuadBlocks) * quad_bytes() + quad_quant_bytes() +
@@ -98,28 +98,20 @@ void rows_q4_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int
                float* y, void* workspace);
 void rows_q8_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
-// Q4_0 and Q8_0 in the kRowGroups8 layout: the same float chain per output as rows_q4_0 and
-// rows_q8_0, so the same results bit for bit; the _vnni kernels use AVX-VNNI
-// (cpu_has_avx_vnni()).
-void rows_q4_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
-                 float* y, void* workspace);
-void rows_q8_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
-                 float* y, void* workspace);
-void rows_q4_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                      int64_t r_end, float* y, void* workspace);
-void rows_q8_0x8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                      int64_t r_end, float* y, void* workspace);
-// Q4_K and Q6_K in the kRowGroups8 layout: the float chains of rows_q4_k and rows_q6_k, so the
-// same results bit for bit.
-void rows_q4_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
-                 float* y, void* workspace);
-void rows_q4_kx8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                      int64_t r_end, float* y, void* workspace);
-void rows_q6_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
-                 float* y, void* workspace);
-void rows_q6_kx8_vnni(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                      int64_t r_end, float* y, void* workspace);
+// The kRowGroups8 kernels (Q4_0, Q8_0, Q4_K, Q6_K regrouped 8 rows at a time) of one
+// instruction set. Each output is the float chain of rows_q4_0, rows_q8_0, rows_q4_k or
+// rows_q6_k, so every set gives the same results bit for bit.
+struct RowGroups8Kernels {
+    RowRangeFn q4_0, q8_0, q4_k, q6_k;
+};
+extern const RowGroups8Kernels kRowGroups8Avx2;        // vpmaddubsw, vpmaddwd
+extern const RowGroups8Kernels kRowGroups8AvxVnni;     // vpdpbusd, VEX (cpu_has_avx_vnni())
+extern const RowGroups8Kernels kRowGroups8Avx512Vnni;  // vpdpbusd, EVEX (cpu_has_avx512_vnni())
 bool cpu_has_avx_vnni();
+// AVX512-VNNI with AVX512-VL, so vpdpbusd on 256-bit registers.
+bool cpu_has_avx512_vnni();
+// The fastest set this CPU runs.
+const RowGroups8Kernels& rowgroups8_kernels();
 // How far ahead of the bytes it reads a 4-bit regrouped tile (Q4_0, Q4_K) requests its weights:
 // 8 KB on AMD Zen 5 and later, else `elsewhere`, the tile's own distance. On a Zen 5 each core
 // streams more bytes per latency than a tile's 1-2 KB ahead keeps in flight: tinyllama decode,

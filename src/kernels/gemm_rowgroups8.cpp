@@ -5,29 +5,18 @@
 namespace {
 constexpr bool kWithVnni = false;
 }
-#include "gemm_rowgroups8_tiles.h"
 #include "gemm_rowgroups8_k_tiles.h"
 
 namespace llmopt::kernels::gemm::avx2 {
 
-LLMOPT_AVX2 void rows_q4_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                             int64_t r_end, float* y, void*) {
-    rows_tiles<BlockTile<Q4_0Dots>>(w, a, r_begin, r_end, y);
-}
+const RowGroups8Kernels kRowGroups8Avx2 = {rows_tiles<BlockTile<Q4_0Dots>>,
+                                           rows_tiles<BlockTile<Q8_0Dots>>, rows_tiles<Q4_KTile>,
+                                           rows_tiles<Q6_KTile>};
 
-LLMOPT_AVX2 void rows_q8_0x8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                             int64_t r_end, float* y, void*) {
-    rows_tiles<BlockTile<Q8_0Dots>>(w, a, r_begin, r_end, y);
-}
-
-LLMOPT_AVX2 void rows_q4_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                             int64_t r_end, float* y, void*) {
-    rows_tiles<Q4_KTile>(w, a, r_begin, r_end, y);
-}
-
-LLMOPT_AVX2 void rows_q6_kx8(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                             int64_t r_end, float* y, void*) {
-    rows_tiles<Q6_KTile>(w, a, r_begin, r_end, y);
+const RowGroups8Kernels& rowgroups8_kernels() {
+    if (cpu_has_avx_vnni()) return kRowGroups8AvxVnni;
+    if (cpu_has_avx512_vnni()) return kRowGroups8Avx512Vnni;
+    return kRowGroups8Avx2;
 }
 
 }  // namespace llmopt::kernels::gemm::avx2

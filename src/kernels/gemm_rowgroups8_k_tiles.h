@@ -1,6 +1,6 @@
 // Private: the tiles of the kRowGroups8 Q4_K and Q6_K kernels, compiled once per instruction
-// set. Included after gemm_rowgroups8_tiles.h, whose LLMOPT_ROWGROUPS8_TARGET, kWithVnni and
-// helpers it uses.
+// set, with gemm_rowgroups8_tiles.h, whose LLMOPT_ROWGROUPS8_TARGET, kWithVnni and helpers it
+// uses.
 //
 // As for Q4_0, a 32-byte load of quants holds 4 bytes of each of the 8 rows, row i in 32-bit
 // lane i, and each row's sums stay in its lane. Piece 8 c + k holds in its low nibbles elements
@@ -8,11 +8,13 @@
 // 2 c + 1). A sub-block's 8 pieces are summed, then multiplied by the 8 rows' scales for it:
 //  AVX2: maddubs pair sums added in int16 (8 x 2 x 15 x 128 = 30720 fits), then madd with the
 //   scale in both int16 halves of each lane gives scale x the lane's sum in int32;
-//  AVX-VNNI: vpdpbusd sums in int32, then vpmulld by the scale.
+//  VNNI: vpdpbusd sums in int32, then vpmulld by the scale.
 // The mins: imin = sum_j min_j (bsum_2j + bsum_2j+1), by madd (vpdpwssd) of the min in both
 // halves of a lane with the activation's two 16-element sums of sub-block j, broadcast.
 // Both give the exact integers of rows_q4_k's chain, so the same outputs bit for bit.
 #pragma once
+
+#include "gemm_rowgroups8_tiles.h"
 
 namespace llmopt::kernels::gemm::avx2 {
 namespace {
@@ -94,10 +96,10 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
                 const __m256i q = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, mask);
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act =
-                        activation_chunk(t, k < 4 ? first_lo : first_hi, k % 4, x[t][b].qs + 32 * j + 4 * k);
+                    const __m256i act = activation_chunk(t, k < 4 ? first_lo : first_hi, k % 4,
+                                                         x[t][b].qs + 32 * j + 4 * k);
                     if constexpr (kWithVnni)
-                        s[t] = _mm256_dpbusd_avx_epi32(s[t], q, act);
+                        s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], q, act);
                     else
                         s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(q, act));
                     keep(s[t]);
@@ -107,9 +109,11 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
 #pragma GCC unroll 4
             for (int t = 0; t < kActs; ++t) {
                 if constexpr (kWithVnni)
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], pick_i16(table, kLaneByte[j % 4])));
+                    isum[t] = _mm256_add_epi32(
+                        isum[t], _mm256_mullo_epi32(s[t], pick_i16(table, kLaneByte[j % 4])));
                 else
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s[t], pick_i16(table, kLaneByteBoth[j % 4])));
+                    isum[t] = _mm256_add_epi32(
+                        isum[t], _mm256_madd_epi16(s[t], pick_i16(table, kLaneByteBoth[j % 4])));
             }
         }
 #pragma GCC unroll 8
@@ -117,9 +121,10 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
             const __m256i m = pick_i16(h.mins[j / 4], kLaneByteBoth[j % 4]);
 #pragma GCC unroll 4
             for (int t = 0; t < kActs; ++t) {
-                const __m256i bsums = broadcast4(reinterpret_cast<const int8_t*>(x[t][b].bsums + 2 * j));
+                const __m256i bsums =
+                    broadcast4(reinterpret_cast<const int8_t*>(x[t][b].bsums + 2 * j));
                 if constexpr (kWithVnni)
-                    imin[t] = _mm256_dpwssd_avx_epi32(imin[t], m, bsums);
+                    imin[t] = LLMOPT_ROWGROUPS8_DPWSSD(imin[t], m, bsums);
                 else
                     imin[t] = _mm256_add_epi32(imin[t], _mm256_madd_epi16(m, bsums));
             }
@@ -128,7 +133,8 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
         for (int t = 0; t < kActs; ++t) {
             const __m256 d_a = _mm256_set1_ps(x[t][b].d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(h.d, d_a), _mm256_cvtepi32_ps(isum[t]), acc[t]);
-            acc_min[t] = _mm256_fmadd_ps(_mm256_mul_ps(h.dmin, d_a), _mm256_cvtepi32_ps(imin[t]), acc_min[t]);
+            acc_min[t] = _mm256_fmadd_ps(_mm256_mul_ps(h.dmin, d_a), _mm256_cvtepi32_ps(imin[t]),
+                                         acc_min[t]);
         }
     }
     for (int t = 0; t < kActs; ++t)
@@ -160,8 +166,8 @@ inline constexpr ShuffleIndex kSignedBoth[4] = {
     make_lane_bytes(-1, 0, -1, 0), make_lane_bytes(-1, 1, -1, 1), make_lane_bytes(-1, 2, -1, 2),
     make_lane_bytes(-1, 3, -1, 3)};
 inline constexpr ShuffleIndex kSigned32[4] = {
-    make_lane_bytes(-1, -1, -1, 0), make_lane_bytes(-1, -1, -1, 1),
-    make_lane_bytes(-1, -1, -1, 2), make_lane_bytes(-1, -1, -1, 3)};
+    make_lane_bytes(-1, -1, -1, 0), make_lane_bytes(-1, -1, -1, 1), make_lane_bytes(-1, -1, -1, 2),
+    make_lane_bytes(-1, -1, -1, 3)};
 inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
                                                 make_lane_bytes(-1, 2, -1, 3)};
 
@@ -196,7 +202,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                 const auto* bsum_pair = reinterpret_cast<const int8_t*>(x[t][b].bsums + 2 * m);
                 const __m256i bsums = broadcast4(bsum_pair);
                 if constexpr (kWithVnni)
-                    isum[t] = _mm256_dpwssd_avx_epi32(isum[t], pair, bsums);
+                    isum[t] = LLMOPT_ROWGROUPS8_DPWSSD(isum[t], pair, bsums);
                 else
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pair, bsums));
             }
@@ -214,16 +220,17 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                 const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));
                 const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
                 const __m256i lo = _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
-                const __m256i hi_shifted = q == 0 ? _mm256_slli_epi16(qh, 4)
+                const __m256i hi_shifted = q == 0   ? _mm256_slli_epi16(qh, 4)
                                            : q == 1 ? _mm256_slli_epi16(qh, 2)
                                            : q == 2 ? qh
                                                     : _mm256_srli_epi16(qh, 2);
                 const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
 #pragma GCC unroll 4
                 for (int t = 0; t < kActs; ++t) {
-                    const __m256i act = activation_chunk(t, first, e % 4, x[t][b].qs + 16 * sub + 4 * (e % 4));
+                    const __m256i act =
+                        activation_chunk(t, first, e % 4, x[t][b].qs + 16 * sub + 4 * (e % 4));
                     if constexpr (kWithVnni) {
-                        s[t] = _mm256_dpbusd_avx_epi32(s[t], level, act);
+                        s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], level, act);
                     } else {
                         s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(level, act));
                         if (e % 2 == 1) {

@@ -1,14 +1,16 @@
 // Private: the tiles of the kRowGroups8 kernels (Q4_0, Q8_0), compiled once per instruction set,
 // and the loop over them every regrouped format shares.
 // The including file defines LLMOPT_ROWGROUPS8_TARGET (the functions' target attribute) and
-// kWithVnni (whether block dots use AVX-VNNI's vpdpbusd) before including it; everything here
-// is local to that file.
+// kWithVnni (whether block dots use vpdpbusd) before including it, and with VNNI
+// LLMOPT_ROWGROUPS8_DPBUSD and LLMOPT_ROWGROUPS8_DPWSSD, the intrinsics of its encoding:
+// AVX-VNNI's (VEX) or AVX512-VNNI's on 256-bit registers (EVEX), the same instructions.
+// Everything here is local to that file.
 //
 // A 32-byte load of a quad holds 4 quant bytes of each of 8 rows, row i in 32-bit lane i.
 // Multiplied by the matching 4 activation bytes, broadcast to every lane, each row's products
 // stay in its own lane: no horizontal reduction and no lane shuffles. Per block and 8 rows that
 // is about 50 instructions for Q4_0 with AVX2, against 75 for the row-major tile in
-// gemm_q4_0_q8_0.cpp; vpdpbusd (AVX-VNNI) does multiply, pair sums and accumulation in one.
+// gemm_q4_0_q8_0.cpp; vpdpbusd (VNNI) does multiply, pair sums and accumulation in one.
 //  Q4_0: the low nibbles of chunk k are elements 4k ... 4k + 3, the high ones 16 + 4k ...; as
 //   unsigned bytes they meet the activations in maddubs, whose int16 sums over the whole block
 //   do not overflow (16 products of at most 15 * 127 per lane half: 30480), or in vpdpbusd. The
@@ -27,6 +29,12 @@
 #include "gemm_kernels.h"
 #include "quant_avx2.h"
 #include "quant_blocks.h"
+
+#ifndef LLMOPT_ROWGROUPS8_DPBUSD
+// Without VNNI every use sits under `if constexpr (kWithVnni)`; the name only has to parse.
+#define LLMOPT_ROWGROUPS8_DPBUSD _mm256_dpbusd_avx_epi32
+#define LLMOPT_ROWGROUPS8_DPWSSD _mm256_dpwssd_avx_epi32
+#endif
 
 namespace llmopt::kernels::gemm::avx2 {
 namespace {
@@ -48,10 +56,14 @@ LLMOPT_ROWGROUPS8_TARGET inline void keep(__m256i& v) {
 // Chunk k (4 bytes) of each 128-bit half of v, in every 32-bit lane of that half.
 LLMOPT_ROWGROUPS8_TARGET inline __m256i spread_chunk(__m256i v, int k) {
     switch (k) {
-        case 0: return _mm256_shuffle_epi32(v, 0x00);
-        case 1: return _mm256_shuffle_epi32(v, 0x55);
-        case 2: return _mm256_shuffle_epi32(v, 0xAA);
-        default: return _mm256_shuffle_epi32(v, 0xFF);
+        case 0:
+            return _mm256_shuffle_epi32(v, 0x00);
+        case 1:
+            return _mm256_shuffle_epi32(v, 0x55);
+        case 2:
+            return _mm256_shuffle_epi32(v, 0xAA);
+        default:
+            return _mm256_shuffle_epi32(v, 0xFF);
     }
 }
 
@@ -72,7 +84,8 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i spread_source(const int8_t* p) {
 
 // The 4 activation bytes at p in every lane, for activation row t of a tile: chunk k of `half`
 // (the 16 bytes holding them, loaded once) for the first kSpreadRows rows, else from memory.
-LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, int k, const int8_t* p) {
+LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, int k,
+                                                         const int8_t* p) {
     return t < kSpreadRows ? spread_chunk(half, k) : broadcast4(p);
 }
 
@@ -102,10 +115,12 @@ struct Q4_0Dots {
         __m256i s[kActs];
         for (auto& v : s) v = _mm256_setzero_si256();
         // Row 0's elements 0-15 and 16-31, in both halves.
-        const __m256i first_lo = spread_source(x[0][b].qs), first_hi = spread_source(x[0][b].qs + 16);
+        const __m256i first_lo = spread_source(x[0][b].qs),
+                      first_hi = spread_source(x[0][b].qs + 16);
 #pragma GCC unroll 4
         for (int k = 0; k < 4; ++k) {
-            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
+            const __m256i raw =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
             const __m256i lo = _mm256_and_si256(raw, mask);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
 #pragma GCC unroll 4
@@ -113,7 +128,8 @@ struct Q4_0Dots {
                 const __m256i a_lo = activation_chunk(t, first_lo, k, x[t][b].qs + 4 * k);
                 const __m256i a_hi = activation_chunk(t, first_hi, k, x[t][b].qs + 16 + 4 * k);
                 if constexpr (kWithVnni) {
-                    s[t] = _mm256_dpbusd_avx_epi32(_mm256_dpbusd_avx_epi32(s[t], lo, a_lo), hi, a_hi);
+                    s[t] = LLMOPT_ROWGROUPS8_DPBUSD(LLMOPT_ROWGROUPS8_DPBUSD(s[t], lo, a_lo), hi,
+                                                    a_hi);
                 } else {
                     const __m256i p_lo = _mm256_maddubs_epi16(lo, a_lo);
                     const __m256i p_hi = _mm256_maddubs_epi16(hi, a_hi);
@@ -139,15 +155,17 @@ struct Q8_0Dots {
         for (auto& v : s) v = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
-            const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
+            const __m256i raw =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
             const __m256i magnitude = _mm256_abs_epi8(raw);
 #pragma GCC unroll 4
             for (int t = 0; t < kActs; ++t) {
                 const __m256i signed_a = _mm256_sign_epi8(broadcast4(x[t][b].qs + 4 * k), raw);
                 if constexpr (kWithVnni) {
-                    s[t] = _mm256_dpbusd_avx_epi32(s[t], magnitude, signed_a);
+                    s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], magnitude, signed_a);
                 } else {
-                    s[t] = _mm256_add_epi32(s[t], sum_pairs_i16(_mm256_maddubs_epi16(magnitude, signed_a)));
+                    s[t] = _mm256_add_epi32(
+                        s[t], sum_pairs_i16(_mm256_maddubs_epi16(magnitude, signed_a)));
                 }
                 keep(s[t]);
             }
@@ -188,8 +206,9 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
 #pragma GCC unroll 4
             for (int t = 0; t < kActs; ++t) {
                 const __m256i isum =
-                    Fmt::kOffset ? _mm256_sub_epi32(dots[t], _mm256_set1_epi32(a_offsets[4 * b + t]))
-                                 : dots[t];
+                    Fmt::kOffset
+                        ? _mm256_sub_epi32(dots[t], _mm256_set1_epi32(a_offsets[4 * b + t]))
+                        : dots[t];
                 acc[t] = accumulate(acc[t], d_w, a_scales[4 * b + t], isum);
             }
         }
@@ -215,7 +234,7 @@ constexpr int64_t kGroupsPerChunk = 32;
 
 template <typename Tile>
 LLMOPT_ROWGROUPS8_TARGET void rows_tiles(const WeightMatrix& w, const Activations& a,
-                                         int64_t r_begin, int64_t r_end, float* y) {
+                                         int64_t r_begin, int64_t r_end, float* y, void*) {
     const int64_t whole = a.n / 4 * 4;
     for (int64_t g0 = 0; g0 * 4 < whole; g0 += kGroupsPerChunk) {
         const int64_t g1 = std::min(whole / 4, g0 + kGroupsPerChunk);

@@ -4,10 +4,10 @@
 #include <algorithm>
 
 #include "gemm_kernels.h"
-#include "row_shares.h"
 #include "llmopt/kernels/interleave.h"
 #include "llmopt/kernels/quant.h"
 #include "llmopt/util/thread_pool.h"
+#include "row_shares.h"
 
 namespace llmopt::kernels {
 namespace {
@@ -30,17 +30,16 @@ gemm::Kernel kernel_for(const WeightMatrix& w) {
     // Only interleave_rows8 makes the other layout, and only where these kernels (and the
     // float kernels below, which read both layouts) run.
     if (w.layout == WeightLayout::kRowGroups8) {
-        const bool vnni = gemm::avx2::cpu_has_avx_vnni();
+        const gemm::avx2::RowGroups8Kernels& k = gemm::avx2::rowgroups8_kernels();
         switch (w.type) {
             case DType::kQ4_0:
-                return {vnni ? gemm::avx2::rows_q4_0x8_vnni : gemm::avx2::rows_q4_0x8, true, nullptr};
+                return {k.q4_0, true, nullptr};
             case DType::kQ8_0:
-                return {vnni ? gemm::avx2::rows_q8_0x8_vnni : gemm::avx2::rows_q8_0x8, true, nullptr};
+                return {k.q8_0, true, nullptr};
             case DType::kQ4_K:
-                return {vnni ? gemm::avx2::rows_q4_kx8_vnni : gemm::avx2::rows_q4_kx8, false, nullptr};
+                return {k.q4_k, false, nullptr};
             case DType::kQ6_K:
-                return {vnni ? gemm::avx2::rows_q6_kx8_vnni : gemm::avx2::rows_q6_kx8, false,
-                        nullptr};
+                return {k.q6_k, false, nullptr};
             default:
                 break;  // F16 / BF16: the float kernels read both layouts
         }
@@ -83,7 +82,9 @@ QuantizeFn quantizer_for(DType act) {
                                                                           : quantize_activation;
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 constexpr size_t kAlign = 64;
 size_t align_up(size_t v) {
@@ -198,9 +199,8 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
     // 20.2k generated tokens/s, docs/PERFORMANCE.md).
     constexpr int64_t kMinParallelWork = 1 << 20;
     ThreadPool& pool = ThreadPool::global();
-    const int32_t threads = rows * cols * n >= kMinParallelWork
-                                ? std::min(pool.size(), RowShares::kMaxThreads)
-                                : 1;
+    const int32_t threads =
+        rows * cols * n >= kMinParallelWork ? std::min(pool.size(), RowShares::kMaxThreads) : 1;
     // One activation row (decode) is prepared by every thread for itself: a few microseconds
     // of duplicated work instead of a barrier, which costs a whole time slice whenever the
     // cores are shared and a thread is descheduled.
