@@ -32,7 +32,8 @@ for mode in continuous token-budget static; do
       -o "$out/batch-tinyllama-$mode.out.jsonl" --mode $mode --json > "$out/batch-tinyllama-$mode.json"
 done
 
-# Server: 16 concurrent clients against batched decode of 16 sequences (bench tg32x16 above),
+# Server: 16 concurrent clients against batched decode of 16 sequences (bench tg32x16 and
+# tg128x16, taken right after),
 # then the mixed workload's lengths for KV fragmentation (mean over engine steps, from the
 # slot counters of /metrics).
 metric() { curl -s http://127.0.0.1:18490/metrics | awk -v k="$1" '$1 == k { print $2 }'; }
@@ -47,12 +48,16 @@ for model in "$models/tinyllama-q4_0.gguf" ../shared/models/stories260K.gguf; do
   # The same load not streamed: each request's HTTP thread is woken once, at its end.
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 16:32 \
       --max-tokens 96:128 --ignore-eos --json > "$out/loadgen-whole-$name.json"
+  # Bench's batched decode has no prompt: the same load with one-word prompts and 128 tokens
+  # each, against tg128x16 (below), measures what the server adds to decode alone.
+  $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $requests --prompt-tokens 1:2 \
+      --max-tokens 128:128 --ignore-eos --stream --json > "$out/loadgen-decode-$name.json"
   a0=$(metric llmopt_kv_slot_steps_allocated_total) u0=$(metric llmopt_kv_slot_steps_unused_total)
   $bin loadgen --url http://127.0.0.1:18490 --concurrency 16 --requests $mixed --prompt-tokens 16:512 \
       --max-tokens 16:256 --ignore-eos --stream --json --seed 1 > "$out/loadgen-mixed-$name.json"
   a1=$(metric llmopt_kv_slot_steps_allocated_total) u1=$(metric llmopt_kv_slot_steps_unused_total)
   echo "{\"mixed_fragmentation\": $(awk -v a0=$a0 -v a1=$a1 -v u0=$u0 -v u1=$u1 'BEGIN { print (u1 - u0) / (a1 - a0) }'), \"short_fragmentation\": $(awk -v a=$a0 -v u=$u0 'BEGIN { print u / a }')}" > "$out/kv-$name.json"
   kill -TERM $pid; wait $pid || true
-  [ "$name" = stories260K ] && $bin bench -m "$model" -t 2 -p 128 -n 128 -b 16 -r 3 --json > "$out/bench-stories260K.json"
+  $bin bench -m "$model" -t 2 -p 128 -n 32,128 -b 16 -r 3 --json > "$out/bench-server-$name.json"
 done
 echo "results in $out"
