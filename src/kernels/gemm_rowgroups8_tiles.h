@@ -15,9 +15,11 @@
 //   unsigned bytes they meet the activations in maddubs, whose int16 sums over the whole block
 //   do not overflow (16 products of at most 15 * 127 per lane half: 30480), or in vpdpbusd. The
 //   +8 level offset comes off at the end: 8 * sum(activation block), from the group tables.
-//  Q8_0: chunk k is elements 4k ... 4k + 3; maddubs and vpdpbusd need one unsigned operand, so
-//   the weight's sign moves onto the activation (|w| * sign(a, w)); a pair sum can reach
-//   2 * 128 * 127, so each chunk is widened to int32 at once (AVX2).
+//  Q8_0: chunk k is elements 4k ... 4k + 3, stored plus 128 (unsigned). vpdpbusd takes them
+//   as they are and 128 * sum(activation block) comes off at the end; maddubs would saturate
+//   their pair sums, so AVX2 restores the sign and moves it onto the activation
+//   (|w| * sign(a, w)); a pair sum can reach 2 * 128 * 127, so each chunk is widened to int32
+//   at once.
 // Each output is the same float chain as the row-major kernels', acc = fma(d_w * d_a,
 // float(isum), acc) over the blocks in order, with isum the exact integer dot: the layouts and
 // instruction sets give the same results bit for bit, whatever the batch.
@@ -105,7 +107,8 @@ constexpr size_t kPrefetchBytes = 2048;
 // Without VNNI the ALU already carries maddubs and its widening, so every row is broadcast.
 struct Q4_0Dots {
     static constexpr RowGroups8 kLayout = kQ4_0Groups;
-    static constexpr bool kOffset = true;  // the +8 level offset is still in the dots
+    static constexpr bool kOffset = true;   // the +8 level offset is still in the dots
+    static constexpr int kOffsetShift = 0;  // the tables hold 8 * sum
     static size_t prefetch_bytes() { return four_bit_prefetch_bytes(kPrefetchBytes); }
 
     template <int kActs>
@@ -143,9 +146,18 @@ struct Q4_0Dots {
     }
 };
 
+// The regrouped quants are stored plus 128 (interleave.h), so with VNNI they are vpdpbusd's
+// unsigned operand as they are and the activations its signed one, as for Q4_0: nothing per
+// chunk and activation row but the product; 128 * sum(activation block) comes off at the end.
+// Every activation chunk is broadcast from memory: spreading the first row's (as Q4_0 does)
+// was slower on Zen 4 (bench_matmul: one row 10% below the previous code in four pairs; 128
+// rows 160-193 tok/s, against 190-201 broadcast).
+// maddubs saturates pair sums of such products in int16, so AVX2 takes the sign back off each
+// chunk and moves it onto the activations (|w| * sign(a, w)), widening the pair sums at once.
 struct Q8_0Dots {
     static constexpr RowGroups8 kLayout = kQ8_0Groups;
-    static constexpr bool kOffset = false;
+    static constexpr bool kOffset = kWithVnni;
+    static constexpr int kOffsetShift = 4;  // the tables hold 8 * sum: 128 = 8 << 4
     static size_t prefetch_bytes() { return kPrefetchBytes; }
 
     template <int kActs>
@@ -155,19 +167,25 @@ struct Q8_0Dots {
         for (auto& v : s) v = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int k = 0; k < 8; ++k) {
-            const __m256i raw =
+            const __m256i biased =
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + 32 * k));
-            const __m256i magnitude = _mm256_abs_epi8(raw);
+            if constexpr (kWithVnni) {
 #pragma GCC unroll 4
-            for (int t = 0; t < kActs; ++t) {
-                const __m256i signed_a = _mm256_sign_epi8(broadcast4(x[t][b].qs + 4 * k), raw);
-                if constexpr (kWithVnni) {
-                    s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], magnitude, signed_a);
-                } else {
+                for (int t = 0; t < kActs; ++t) {
+                    const __m256i a = broadcast4(x[t][b].qs + 4 * k);
+                    s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], biased, a);
+                    keep(s[t]);
+                }
+            } else {
+                const __m256i raw = _mm256_xor_si256(biased, _mm256_set1_epi8(char(0x80)));
+                const __m256i magnitude = _mm256_abs_epi8(raw);
+#pragma GCC unroll 4
+                for (int t = 0; t < kActs; ++t) {
+                    const __m256i signed_a = _mm256_sign_epi8(broadcast4(x[t][b].qs + 4 * k), raw);
                     s[t] = _mm256_add_epi32(
                         s[t], sum_pairs_i16(_mm256_maddubs_epi16(magnitude, signed_a)));
+                    keep(s[t]);
                 }
-                keep(s[t]);
             }
         }
         for (int t = 0; t < kActs; ++t) out[t] = s[t];
@@ -207,7 +225,8 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
             for (int t = 0; t < kActs; ++t) {
                 const __m256i isum =
                     Fmt::kOffset
-                        ? _mm256_sub_epi32(dots[t], _mm256_set1_epi32(a_offsets[4 * b + t]))
+                        ? _mm256_sub_epi32(
+                              dots[t], _mm256_set1_epi32(a_offsets[4 * b + t] << Fmt::kOffsetShift))
                         : dots[t];
                 acc[t] = accumulate(acc[t], d_w, a_scales[4 * b + t], isum);
             }

@@ -8,6 +8,7 @@
 //   [quants: block j (0-3), chunk k, row i (0-7): qs[4k ... 4k + 3]]  (Q4_0: k < 4, 512 bytes;
 //                                                                     Q8_0: k < 8, 1024 bytes)
 //   [64 bytes of scales: block j, row i: d]
+// Q8_0's quants are stored plus 128, as unsigned bytes (q ^ 0x80), the operand vpdpbusd wants.
 // Q4_K: each super-block of the 8 rows is one 1152-byte run: the quants in 4-byte pieces, then
 // the packed scales in 4-byte words, then d and dmin (gemm_kernels.h has the offsets); Q6_K
 // likewise in 1680 bytes: ql, qh, scales, d. F16 and BF16: 8 elements of each row in turn.
