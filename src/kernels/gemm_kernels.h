@@ -118,7 +118,12 @@ const RowGroups8Kernels& rowgroups8_kernels();
 // seven alternating pairs, Q4_0 1.09x and Q4_K 1.05x with 8 KB. Elsewhere far prefetch lost
 // (Xeon: 9 KB 30% slower Q4_0 decode; Zen 3: 4 KB 10% slower), and on Zen 5 the 8-bit and
 // 6-bit tiles, already near the probe's rate, lost 5% with it.
-size_t four_bit_prefetch_bytes(size_t elsewhere);
+// Inline because every tile asks (a call per tile measured 1% of a prefill); the CPU check runs
+// once, at load.
+extern const bool kFourBitPrefetchFar;
+inline size_t four_bit_prefetch_bytes(size_t elsewhere) {
+    return kFourBitPrefetchFar ? 8192 : elsewhere;
+}
 // Float weights with f32 activations: one 8-lane accumulator per output over the first
 // cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,

@@ -26,9 +26,6 @@ bool cpu_is_amd_zen5_or_later() {
 
 }  // namespace
 
-size_t four_bit_prefetch_bytes(size_t elsewhere) {
-    static const bool far = cpu_is_amd_zen5_or_later();
-    return far ? 8192 : elsewhere;
-}
+extern const bool kFourBitPrefetchFar = cpu_is_amd_zen5_or_later();
 
 }  // namespace llmopt::kernels::gemm::avx2
