@@ -87,10 +87,16 @@ template <typename TailSrc, int kRows, int kCols>
 LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w,
                         const Activations& a, int64_t t, int64_t r, int64_t valid, float* y) {
     const int64_t cols8 = w.cols - w.cols % 8;
+    if (cols8 == w.cols && valid >= kRows) {  // the common case, kept short for small matrices
+        for (int c = 0; c < kCols; ++c) {
+            float* out = y + (t + c) * w.rows + r;
+#pragma GCC unroll 8
+            for (int i = 0; i < kRows; ++i) out[i] = hsum(acc[i][c]);
+        }
+        return;
+    }
     const typename TailSrc::Elem* tail[kRows];
-    // Only rows with a tail need their pointers: on small matrices (64 columns) working them
-    // out for every tile took a quarter as long as the tiles' FMAs.
-    if (cols8 < w.cols) row_pointers<TailSrc, kRows>(w, r, tail);
+    row_pointers<TailSrc, kRows>(w, r, tail);
     for (int c = 0; c < kCols; ++c) {
         const float* x = a.x_row(t + c);
         for (int i = 0; i < kRows && i < valid; ++i) {
