@@ -41,21 +41,35 @@ struct BF16Source {
     static float load1(const Elem* p, int64_t k) { return bf16_to_fp32(p[k]); }
 };
 
-// Weight rows [r, r + kRows); rows past the end repeat the last one (their outputs are dropped).
+// Where the weight rows start, with what that takes from the matrix looked up once per call
+// (row_stride() looks the type up: per 8-row group it was a tenth of a small model's decode).
 // In the kRowGroups8 layout a row's pointer is its first element in its group, and element k
 // lies k * 8 elements further for k a multiple of 8 (see half_chunk_offset): kStep says which.
-template <typename Src, int kRows>
-LLMOPT_AVX2 void row_pointers(const WeightMatrix& w, int64_t r, const typename Src::Elem** p) {
-    const size_t stride = w.row_stride();  // once: it looks the type up
-    const bool grouped = w.layout == WeightLayout::kRowGroups8;
-    for (int i = 0; i < kRows; ++i) {
-        const int64_t row = std::min(r + i, w.rows - 1);
-        p[i] = reinterpret_cast<const typename Src::Elem*>(
-            grouped ? w.data + row / kGroupRows * kGroupRows * stride +
-                          half_chunk_offset(0, static_cast<int>(row % kGroupRows))
-                    : w.data + row * stride);
+template <typename Src>
+struct RowStarts {
+    const uint8_t* data;
+    size_t stride;
+    int64_t rows;
+    bool grouped;
+
+    explicit RowStarts(const WeightMatrix& w)
+        : data(w.data),
+          stride(w.row_stride()),
+          rows(w.rows),
+          grouped(w.layout == WeightLayout::kRowGroups8) {}
+
+    // Rows [r, r + kRows); rows past the end repeat the last one (their outputs are dropped).
+    template <int kRows>
+    LLMOPT_AVX2 void get(int64_t r, const typename Src::Elem** p) const {
+        for (int i = 0; i < kRows; ++i) {
+            const int64_t row = std::min(r + i, rows - 1);
+            p[i] = reinterpret_cast<const typename Src::Elem*>(
+                grouped ? data + row / kGroupRows * kGroupRows * stride +
+                              half_chunk_offset(0, static_cast<int>(row % kGroupRows))
+                        : data + row * stride);
+        }
     }
-}
+};
 
 // How far ahead a regrouped tile requests its stream: 8 KB of halves (decode F16: 9.2 -> 11.3
 // t/s against the row-major tile; 2 KB ahead gave 10.5, 16 KB the same as 8).
@@ -96,7 +110,7 @@ LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w
         return;
     }
     const typename TailSrc::Elem* tail[kRows];
-    row_pointers<TailSrc, kRows>(w, r, tail);
+    RowStarts<TailSrc>(w).template get<kRows>(r, tail);
     for (int c = 0; c < kCols; ++c) {
         const float* x = a.x_row(t + c);
         for (int i = 0; i < kRows && i < valid; ++i) {
@@ -118,7 +132,7 @@ struct ColumnSpan {
 };
 
 // One tile: weight rows [r, r + kRows) (read through `rows`, of type Src, kStep as in
-// row_pointers) against activation rows [t, t + kCols), over the columns of `span`; the span
+// RowStarts) against activation rows [t, t + kCols), over the columns of `span`; the span
 // that ends the row writes the outputs, with the tails from the weights' own rows (TailSrc).
 template <typename Src, typename TailSrc, int kRows, int kCols, int kStep>
 LLMOPT_AVX2 void tile(const WeightMatrix& w, const Activations& a,
@@ -180,13 +194,14 @@ template <typename Src, int kStep>
 LLMOPT_AVX2 void rows_direct(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                              int64_t r_end, float* y) {
     const int64_t cols8 = w.cols - w.cols % 8;
+    const RowStarts<Src> starts(w);
     for (int64_t r = r_begin; r < r_end; r += a.n == 1 ? 8 : 4) {
         const typename Src::Elem* rows[8];
         if (a.n == 1) {
-            row_pointers<Src, 8>(w, r, rows);
+            starts.template get<8>(r, rows);
             tile<Src, Src, 8, 1, kStep>(w, a, rows, 0, r, r_end, y, {0, cols8});
         } else {
-            row_pointers<Src, 4>(w, r, rows);
+            starts.template get<4>(r, rows);
             tiles_4_rows<Src, Src, kStep>(w, a, rows, 0, a.n, r, r_end, y, {0, cols8});
         }
     }
@@ -215,11 +230,12 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
     const int64_t cols8 = w.cols - w.cols % 8;
     auto* saved = static_cast<float*>(workspace);  // (kChunkTiles, kSavedPerTile)
     float* panel = saved + kChunkTiles * kSavedPerTile;  // (4, cols), half-precision types only
+    const RowStarts<Src> starts(w);
     for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
         const int64_t t1 = std::min(a.n, t0 + kChunk);
         for (int64_t r = r_begin; r < r_end; r += 4) {
             const typename Src::Elem* rows[4];
-            row_pointers<Src, 4>(w, r, rows);
+            starts.template get<4>(r, rows);
             const typename PanelSrc::Elem* src[4];
             for (int i = 0; i < 4; ++i) {
                 if constexpr (kWiden) {
