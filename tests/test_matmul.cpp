@@ -378,6 +378,18 @@ TEST(Matmul, RowGroups8Avx512VnniEqualsAvx2) {
     expect_rowgroups8_set_equals_avx2(gemm::avx2::kRowGroups8Avx512Vnni);
 }
 
+TEST(Matmul, Int8DotInstructionsNameTheSetInUse) {
+    if (!cpu_has_avx2()) {
+        EXPECT_STREQ(int8_dot_instructions(), "scalar");
+        return;
+    }
+    const char* expected = gemm::avx2::cpu_has_avx_vnni()      ? "avx-vnni"
+                           : gemm::avx2::cpu_has_avx512_vnni() ? "avx512-vnni"
+                                                               : "avx2";
+    EXPECT_STREQ(int8_dot_instructions(), expected);
+    EXPECT_EQ(gemm::avx2::rowgroups8_kernels().name, int8_dot_instructions());
+}
+
 TEST(Matmul, RowGroups8OnlyForShapesItCovers) {
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 12, 128, 1).w));  // rows % 8
     EXPECT_FALSE(interleaving_pays(random_matrix(DType::kQ4_0, 8, 96, 1).w));    // 3 blocks

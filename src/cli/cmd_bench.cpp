@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "llmopt/engine/runtime.h"
 #include "llmopt/format/gguf.h"
+#include "llmopt/kernels/matmul.h"
 #include "llmopt/perf/probe.h"
 #include "llmopt/perf/throughput.h"
 #include "llmopt/util/error.h"
@@ -86,10 +87,11 @@ int run_bench(int argc, char** argv) {
             for (const auto& t : g->tensors()) n_params += t.n_elements();
         nlohmann::json out = nlohmann::json::array();
         if (!json)
-            std::printf("model %s: %.2f GiB of matrices; machine: %.1f GB/s read, %.1f GFLOP/s FMA peak, %d threads\n\n"
+            std::printf("model %s: %.2f GiB of matrices; machine: %.1f GB/s read, %.1f GFLOP/s FMA peak, %d threads, "
+                        "int8 dots on %s\n\n"
                         "| test | t/s | GB/s | frac bandwidth | GFLOP/s | frac peak |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
                         std::filesystem::path(model_path).filename().c_str(), model_size / (1 << 30), limits.read_gbps,
-                        limits.peak_gflops, limits.threads);
+                        limits.peak_gflops, limits.threads, kernels::int8_dot_instructions());
         for (const BenchTest& t : tests) {
             std::fprintf(stderr, "running %s...\n", t.name().c_str());
             const BenchResult r = llmopt::run_bench(model, t, reps);
@@ -104,7 +106,8 @@ int run_bench(int argc, char** argv) {
                                {"type", t.n_gen > 0 ? (t.n_seqs > 1 ? "batched" : "tg") : "pp"},
                                {"avg_ts", r.avg_ts}, {"stddev_ts", r.stddev_ts}, {"samples_ts", r.tokens_per_second},
                                {"gbps", r.gbps}, {"gflops", r.gflops}, {"frac_bandwidth", frac_bw}, {"frac_peak", frac_peak},
-                               {"machine_read_gbps", limits.read_gbps}, {"machine_peak_gflops", limits.peak_gflops}});
+                               {"machine_read_gbps", limits.read_gbps}, {"machine_peak_gflops", limits.peak_gflops},
+                               {"int8_dots", kernels::int8_dot_instructions()}});
             } else {
                 std::printf("| %s | %.2f ± %.2f | %.1f | %.2f | %.1f | %.2f |\n", t.name().c_str(), r.avg_ts, r.stddev_ts,
                             r.gbps, frac_bw, r.gflops, frac_peak);

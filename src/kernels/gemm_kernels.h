@@ -102,6 +102,7 @@ void rows_q8_0(const WeightMatrix& w, const Activations& a, int64_t r_begin, int
 // instruction set. Each output is the float chain of rows_q4_0, rows_q8_0, rows_q4_k or
 // rows_q6_k, so every set gives the same results bit for bit.
 struct RowGroups8Kernels {
+    const char* name;  // what int8_dot_instructions() reports
     RowRangeFn q4_0, q8_0, q4_k, q6_k;
 };
 extern const RowGroups8Kernels kRowGroups8Avx2;        // vpmaddubsw, vpmaddwd

@@ -12,7 +12,7 @@ constexpr bool kWithVnni = false;
 
 namespace llmopt::kernels::gemm::avx2 {
 
-const RowGroups8Kernels kRowGroups8Avx2 = {rows_tiles<BlockTile<Q4_0Dots>>,
+const RowGroups8Kernels kRowGroups8Avx2 = {"avx2", rows_tiles<BlockTile<Q4_0Dots>>,
                                            rows_tiles<BlockTile<Q8_0Dots>>, rows_tiles<Q4_KTile>,
                                            rows_tiles<Q6_KTile>};
 

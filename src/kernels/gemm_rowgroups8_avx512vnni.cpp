@@ -17,7 +17,7 @@ bool cpu_has_avx512_vnni() {
     return has;
 }
 
-const RowGroups8Kernels kRowGroups8Avx512Vnni = {rows_tiles<BlockTile<Q4_0Dots>>,
+const RowGroups8Kernels kRowGroups8Avx512Vnni = {"avx512-vnni", rows_tiles<BlockTile<Q4_0Dots>>,
                                                  rows_tiles<BlockTile<Q8_0Dots>>,
                                                  rows_tiles<Q4_KTile>, rows_tiles<Q6_KTile>};
 

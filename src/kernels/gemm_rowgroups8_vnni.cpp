@@ -15,7 +15,7 @@ bool cpu_has_avx_vnni() {
     return has;
 }
 
-const RowGroups8Kernels kRowGroups8AvxVnni = {rows_tiles<BlockTile<Q4_0Dots>>,
+const RowGroups8Kernels kRowGroups8AvxVnni = {"avx-vnni", rows_tiles<BlockTile<Q4_0Dots>>,
                                               rows_tiles<BlockTile<Q8_0Dots>>, rows_tiles<Q4_KTile>,
                                               rows_tiles<Q6_KTile>};
 

@@ -264,6 +264,11 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y
     }
 }
 
+const char* int8_dot_instructions() {
+    // Matrices are regrouped only on AVX2 CPUs (interleaving_pays).
+    return cpu_has_avx2() ? gemm::avx2::rowgroups8_kernels().name : "scalar";
+}
+
 void dequantize_matrix_row(const WeightMatrix& w, int64_t r, float* out) {
     if (w.layout == WeightLayout::kRows) return dequantize_row(w.type, w.row(r), out, w.cols);
     std::vector<uint8_t> row(w.row_stride());

@@ -34,6 +34,10 @@ void matmul(std::span<const MatmulOutput> outputs, const float* x, int64_t n,
 // The same with the scalar reference dot product and one thread (for tests).
 void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y);
 
+// The instructions the int8 dot products of regrouped matrices (Q4_0, Q8_0, Q4_K, Q6_K) run on
+// this CPU: "avx-vnni", "avx512-vnni" (vpdpbusd on 256-bit registers), "avx2", or "scalar".
+const char* int8_dot_instructions();
+
 // Copies row `r` of w, dequantized, into out (w.cols floats).
 void dequantize_matrix_row(const WeightMatrix& w, int64_t r, float* out);
 
