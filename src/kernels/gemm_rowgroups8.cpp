@@ -1,13 +1,11 @@
-// Q4_0 / Q8_0 / Q4_K / Q6_K weights regrouped 8 rows at a time (kRowGroups8): the AVX2 kernels.
+// Q4_0 / Q8_0 / Q4_K / Q6_K weights regrouped 8 rows at a time (kRowGroups8): the AVX2 kernels,
+// and which set of kernels this CPU runs.
 #include <cstdlib>
 #include <cstring>
 
 #include "quant_avx2.h"
 
 #define LLMOPT_ROWGROUPS8_TARGET LLMOPT_AVX2
-namespace {
-constexpr bool kWithVnni = false;
-}
 #include "gemm_rowgroups8_k_tiles.h"
 
 namespace llmopt::kernels::gemm::avx2 {
@@ -15,6 +13,17 @@ namespace llmopt::kernels::gemm::avx2 {
 const RowGroups8Kernels kRowGroups8Avx2 = {"avx2", rows_tiles<BlockTile<Q4_0Dots>>,
                                            rows_tiles<BlockTile<Q8_0Dots>>, rows_tiles<Q4_KTile>,
                                            rows_tiles<Q6_KTile>};
+
+bool cpu_has_avx_vnni() {
+    static const bool has = __builtin_cpu_supports("avxvnni");
+    return has;
+}
+
+bool cpu_has_avx512_vnni() {
+    static const bool has =
+        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    return has;
+}
 
 namespace {
 

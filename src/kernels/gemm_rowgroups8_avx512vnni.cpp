@@ -4,18 +4,9 @@
 #define LLMOPT_ROWGROUPS8_TARGET __attribute__((target("avx2,fma,f16c,avx512vl,avx512vnni")))
 #define LLMOPT_ROWGROUPS8_DPBUSD _mm256_dpbusd_epi32
 #define LLMOPT_ROWGROUPS8_DPWSSD _mm256_dpwssd_epi32
-namespace {
-constexpr bool kWithVnni = true;
-}
 #include "gemm_rowgroups8_k_tiles.h"
 
 namespace llmopt::kernels::gemm::avx2 {
-
-bool cpu_has_avx512_vnni() {
-    static const bool has =
-        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
-    return has;
-}
 
 const RowGroups8Kernels kRowGroups8Avx512Vnni = {"avx512-vnni", rows_tiles<BlockTile<Q4_0Dots>>,
                                                  rows_tiles<BlockTile<Q8_0Dots>>,

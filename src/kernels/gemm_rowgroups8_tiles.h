@@ -1,10 +1,9 @@
 // Private: the tiles of the kRowGroups8 kernels (Q4_0, Q8_0), compiled once per instruction set,
 // and the loop over them every regrouped format shares.
-// The including file defines LLMOPT_ROWGROUPS8_TARGET (the functions' target attribute) and
-// kWithVnni (whether block dots use vpdpbusd) before including it, and with VNNI
-// LLMOPT_ROWGROUPS8_DPBUSD and LLMOPT_ROWGROUPS8_DPWSSD, the intrinsics of its encoding:
-// AVX-VNNI's (VEX) or AVX512-VNNI's on 256-bit registers (EVEX), the same instructions.
-// Everything here is local to that file.
+// The including file defines LLMOPT_ROWGROUPS8_TARGET (the functions' target attribute) before
+// including it, and for the VNNI kernels LLMOPT_ROWGROUPS8_DPBUSD and LLMOPT_ROWGROUPS8_DPWSSD,
+// the intrinsics of its encoding: AVX-VNNI's (VEX) or AVX512-VNNI's on 256-bit registers (EVEX),
+// the same instructions. Everything here is local to that file.
 //
 // A 32-byte load of a quad holds 4 quant bytes of each of 8 rows, row i in 32-bit lane i.
 // Multiplied by the matching 4 activation bytes, broadcast to every lane, each row's products
@@ -32,14 +31,18 @@
 #include "quant_avx2.h"
 #include "quant_blocks.h"
 
-#ifndef LLMOPT_ROWGROUPS8_DPBUSD
-// Without VNNI every use sits under `if constexpr (kWithVnni)`; the name only has to parse.
+namespace llmopt::kernels::gemm::avx2 {
+namespace {
+
+// Whether block dots use vpdpbusd: the including file named its intrinsics.
+#ifdef LLMOPT_ROWGROUPS8_DPBUSD
+constexpr bool kWithVnni = true;
+#else
+constexpr bool kWithVnni = false;
+// Every use sits under `if constexpr (kWithVnni)`; the names only have to parse.
 #define LLMOPT_ROWGROUPS8_DPBUSD _mm256_dpbusd_avx_epi32
 #define LLMOPT_ROWGROUPS8_DPWSSD _mm256_dpwssd_avx_epi32
 #endif
-
-namespace llmopt::kernels::gemm::avx2 {
-namespace {
 
 using namespace ::llmopt::kernels::avx2;
 

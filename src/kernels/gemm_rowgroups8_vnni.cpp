@@ -3,17 +3,9 @@
 #define LLMOPT_ROWGROUPS8_TARGET __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define LLMOPT_ROWGROUPS8_DPBUSD _mm256_dpbusd_avx_epi32
 #define LLMOPT_ROWGROUPS8_DPWSSD _mm256_dpwssd_avx_epi32
-namespace {
-constexpr bool kWithVnni = true;
-}
 #include "gemm_rowgroups8_k_tiles.h"
 
 namespace llmopt::kernels::gemm::avx2 {
-
-bool cpu_has_avx_vnni() {
-    static const bool has = __builtin_cpu_supports("avxvnni");
-    return has;
-}
 
 const RowGroups8Kernels kRowGroups8AvxVnni = {"avx-vnni", rows_tiles<BlockTile<Q4_0Dots>>,
                                               rows_tiles<BlockTile<Q8_0Dots>>, rows_tiles<Q4_KTile>,
