@@ -51,9 +51,9 @@ constexpr int kGroupRows = 8;
 constexpr int64_t kQuadBlocks = 4;
 struct RowGroups8 {
     int chunks = 0;  // 4 (Q4_0), 8 (Q8_0)
-    size_t block_quant_bytes() const { return size_t(32) * chunks; }
-    size_t quad_quant_bytes() const { return kQuadBlocks * block_quant_bytes(); }
-    size_t quad_bytes() const { return quad_quant_bytes() + kQuadBlocks * 16; }
+    constexpr size_t block_quant_bytes() const { return size_t(32) * chunks; }
+    constexpr size_t quad_quant_bytes() const { return kQuadBlocks * block_quant_bytes(); }
+    constexpr size_t quad_bytes() const { return quad_quant_bytes() + kQuadBlocks * 16; }
     size_t quant_offset(int64_t b, int i) const {
         return size_t(b / kQuadBlocks) * quad_bytes() +
                size_t(b % kQuadBlocks) * block_quant_bytes() + size_t(i) * 4;

@@ -65,7 +65,7 @@ LLMOPT_ROWGROUPS8_TARGET inline Q4_KHead unpack_q4_k_head(const uint8_t* group) 
 }
 
 // Activation rows t0 ... t0 + kActs - 1 against the 8 rows of group r / 8.
-template <int kActs>
+template <int kActs, bool kNextGroup>
 LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
                                         int64_t r, float* y) {
     const __m256i mask = _mm256_set1_epi8(0x0F);
@@ -77,9 +77,9 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
     for (int t = 0; t < kActs; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps();
     // One super-block ahead: measured faster than two (the Q4_0 distance) or none, except on
     // the machines where four_bit_prefetch_bytes goes further.
-    const size_t ahead = four_bit_prefetch_bytes(kQ4_KGroupBytes);
+    const WeightRequests<kNextGroup> requests(w, four_bit_prefetch_bytes(kQ4_KGroupBytes));
     for (int64_t b = 0; b < blocks; ++b, group += kQ4_KGroupBytes) {
-        prefetch_span(group + ahead, kQ4_KGroupBytes);
+        requests.template issue<kQ4_KGroupBytes>(group);
         const Q4_KHead h = unpack_q4_k_head(group);
         __m256i isum[kActs], imin[kActs];
         for (int t = 0; t < kActs; ++t) isum[t] = imin[t] = _mm256_setzero_si256();
@@ -144,8 +144,10 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
 struct Q4_KTile {
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y) {
-        q4_k_tile<kActs>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y,
+                                             bool fetch_next_group) {
+        if (fetch_next_group) return q4_k_tile<kActs, true>(w, a, t0, r, y);
+        q4_k_tile<kActs, false>(w, a, t0, r, y);
     }
 };
 
@@ -177,7 +179,7 @@ inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
 // stands for level - 32, taken off at once as 32 sum(scale * bsum). Level pieces meet the
 // activations as for Q4_K; with AVX2 the int16 sums of 2 pieces fit (2 x 2 x 63 x 128 = 32256),
 // not of 4, so a sub-block's scale is applied per pair of pieces.
-template <int kActs>
+template <int kActs, bool kNextGroup>
 LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
                                         int64_t r, float* y) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
@@ -187,10 +189,11 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
     for (int t = 0; t < kActs; ++t) x[t] = reinterpret_cast<const BlockQ8_K*>(a.row(t0 + t));
     __m256 acc[kActs];
     for (auto& v : acc) v = _mm256_setzero_ps();
+    // Two groups (3360 bytes) ahead: one group ahead decoded 35.5 t/s, two 36.9, none 24
+    // (tinyllama Q6_K, Zen 5, same session).
+    const WeightRequests<kNextGroup> requests(w, 2 * kQ6_KGroupBytes);
     for (int64_t b = 0; b < blocks; ++b, group += kQ6_KGroupBytes) {
-        // Two groups (3360 bytes) ahead: one group ahead decoded 35.5 t/s, two 36.9, none 24
-        // (tinyllama Q6_K, Zen 5, same session).
-        prefetch_span(group + 2 * kQ6_KGroupBytes, kQ6_KGroupBytes);
+        requests.template issue<kQ6_KGroupBytes>(group);
         __m256i isum[kActs];
         for (auto& v : isum) v = _mm256_setzero_si256();
 #pragma GCC unroll 8
@@ -263,8 +266,10 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
 struct Q6_KTile {
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y) {
-        q6_k_tile<kActs>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y,
+                                             bool fetch_next_group) {
+        if (fetch_next_group) return q6_k_tile<kActs, true>(w, a, t0, r, y);
+        q6_k_tile<kActs, false>(w, a, t0, r, y);
     }
 };
 

@@ -100,6 +100,32 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, in
 // Q4_0 goes further on some machines (four_bit_prefetch_bytes).
 constexpr size_t kPrefetchBytes = 2048;
 
+// What a tile requests ahead of the weights it reads. Of the tiles that pass over one group of
+// 8 rows, the first streams the group from memory and requests its own bytes `own` further on
+// into L1; the second (kNextGroup) finds the group in L1 and requests the next group, the same
+// distance into it as it reads here, into L2, so that the next group's first tile reads from L2
+// rather than memory. bench_matmul, three alternating pairs: 6 rows Q8_0 95-98 -> 122-126
+// tok/s, Q4_0 130-143 -> 154-172, Q4_K 105-138 -> 178, Q6_K 85-88 -> 115-122; 16 rows Q8_0
+// 141-153 -> 178-189, Q4_0 178-188 -> 192-214, Q4_K 141-153 -> 190-194, Q6_K 122-134 ->
+// 133-151. Into L1 as well, the next group evicted the current one: 6 and 16 rows lost 10-40%.
+// A compile-time choice: GCC 12 merges a run-time choice between two _mm_prefetch calls that
+// differ only in hint into one call with a variable hint, which it then drops.
+template <bool kNextGroup>
+struct WeightRequests {
+    size_t ahead;
+
+    WeightRequests(const WeightMatrix& w, size_t own)
+        : ahead(kNextGroup ? kGroupRows * w.row_stride() : own) {}
+
+    template <size_t kBytes>
+    void issue(const uint8_t* p) const {
+        if constexpr (kNextGroup)
+            prefetch_span_l2(p + ahead, kBytes);
+        else
+            prefetch_span(p + ahead, kBytes);
+    }
+};
+
 // The block dots of block b of the 8 rows with activation rows x[0 ... kActs - 1]: each
 // 32-byte chunk of quants is unpacked once and met by every activation row.
 // Each vpdpbusd takes its 4 activation bytes broadcast from memory, and with VNNI these loads
@@ -200,8 +226,9 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256 accumulate(__m256 acc, __m256 d_w, float 
     return _mm256_fmadd_ps(_mm256_mul_ps(d_w, _mm256_set1_ps(d_a)), _mm256_cvtepi32_ps(isum), acc);
 }
 
-// Activation rows t0 ... t0 + kActs - 1 (of one group of 4) against the 8 rows of group r / 8.
-template <typename Fmt, int kActs>
+// Activation rows t0 ... t0 + kActs - 1 (of one group of 4) against the 8 rows of group r / 8;
+// the tile requests the next group when kNextGroup (see WeightRequests).
+template <typename Fmt, int kActs, bool kNextGroup>
 LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, int64_t t0,
                                    int64_t r, float* y) {
     constexpr RowGroups8 layout = Fmt::kLayout;
@@ -212,11 +239,11 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
     const int64_t table = (t0 / 4) * blocks * 4 + t0 % 4;
     const float* a_scales = a.group_scales + table;
     const int32_t* a_offsets = a.group_offsets + table;
-    const size_t ahead = Fmt::prefetch_bytes();
+    const WeightRequests<kNextGroup> requests(w, Fmt::prefetch_bytes());
     __m256 acc[kActs];
     for (auto& v : acc) v = _mm256_setzero_ps();
     for (int64_t q = 0; q < blocks / kQuadBlocks; ++q, quad += layout.quad_bytes()) {
-        prefetch_span(quad + ahead, layout.quad_bytes());
+        requests.template issue<layout.quad_bytes()>(quad);
 #pragma GCC unroll 4
         for (int j = 0; j < kQuadBlocks; ++j) {
             const int64_t b = q * kQuadBlocks + j;
@@ -243,39 +270,49 @@ template <typename Fmt>
 struct BlockTile {
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y) {
-        tile<Fmt, kActs>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y,
+                                             bool fetch_next_group) {
+        if (fetch_next_group) return tile<Fmt, kActs, true>(w, a, t0, r, y);
+        tile<Fmt, kActs, false>(w, a, t0, r, y);
     }
 };
 
 // Groups of 4 activation rows in chunks that each group of weight rows passes over while it
-// stays in L1 (see gemm_q4_0_q8_0.cpp); a ragged last group runs its rows as they are.
-// Tile::run<kActs>(w, a, t0, r, y) computes activation rows t0 ... t0 + kActs - 1 against
-// the 8 rows of group r / 8.
+// stays in L1 (see gemm_q4_0_q8_0.cpp); the last 1-3 rows take one more tile per group, in the
+// last chunk, while the group is still in L1. The second tile over a group requests the next
+// one (WeightRequests).
+// Tile::run<kActs>(w, a, t0, r, y, fetch_next_group) computes activation rows
+// t0 ... t0 + kActs - 1 against the 8 rows of group r / 8.
 constexpr int64_t kGroupsPerChunk = 32;
+
+// Not inlined: inside rows_tiles' loops the one-row Q6_K tile ran out of registers (decode
+// 26 -> 19 tok/s in bench_matmul).
+template <typename Tile>
+__attribute__((noinline)) LLMOPT_ROWGROUPS8_TARGET void rest_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
+                                        int64_t r, float* y, bool fetch_next_group) {
+    switch (a.n - t0) {
+        case 1:
+            return Tile::template run<1>(w, a, t0, r, y, fetch_next_group);
+        case 2:
+            return Tile::template run<2>(w, a, t0, r, y, fetch_next_group);
+        case 3:
+            return Tile::template run<3>(w, a, t0, r, y, fetch_next_group);
+        default:
+            return;
+    }
+}
 
 template <typename Tile>
 LLMOPT_ROWGROUPS8_TARGET void rows_tiles(const WeightMatrix& w, const Activations& a,
                                          int64_t r_begin, int64_t r_end, float* y, void*) {
-    const int64_t whole = a.n / 4 * 4;
-    for (int64_t g0 = 0; g0 * 4 < whole; g0 += kGroupsPerChunk) {
-        const int64_t g1 = std::min(whole / 4, g0 + kGroupsPerChunk);
-        for (int64_t r = r_begin; r < r_end; r += kGroupRows)
-            for (int64_t g = g0; g < g1; ++g) Tile::template run<4>(w, a, 4 * g, r, y);
-    }
-    for (int64_t r = r_begin; r < r_end; r += kGroupRows) {
-        switch (a.n - whole) {
-            case 1:
-                Tile::template run<1>(w, a, whole, r, y);
-                break;
-            case 2:
-                Tile::template run<2>(w, a, whole, r, y);
-                break;
-            case 3:
-                Tile::template run<3>(w, a, whole, r, y);
-                break;
-            default:
-                break;
+    const int64_t groups = a.n / 4;
+    for (int64_t g0 = 0; g0 == 0 || g0 < groups; g0 += kGroupsPerChunk) {
+        const int64_t g1 = std::min(groups, g0 + kGroupsPerChunk);
+        for (int64_t r = r_begin; r < r_end; r += kGroupRows) {
+            const bool more_rows = r + kGroupRows < r_end;
+            for (int64_t g = g0; g < g1; ++g)
+                Tile::template run<4>(w, a, 4 * g, r, y, g == g0 + 1 && more_rows);
+            if (g1 == groups) rest_tile<Tile>(w, a, 4 * groups, r, y, g1 - g0 == 1 && more_rows);
         }
     }
 }

@@ -73,6 +73,12 @@ inline void prefetch_span(const void* p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
 }
 
+// The same into L2 only, for bytes needed later than those in L1.
+inline void prefetch_span_l2(const void* p, size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T1);
+}
+
 LLMOPT_AVX2 inline __m256i load256(const void* p) {
     return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
