@@ -104,10 +104,11 @@ constexpr size_t kPrefetchBytes = 2048;
 // 8 rows, the first streams the group from memory and requests its own bytes `own` further on
 // into L1; the second (kNextGroup) finds the group in L1 and requests the next group, the same
 // distance into it as it reads here, into L2, so that the next group's first tile reads from L2
-// rather than memory. bench_matmul, three alternating pairs: 6 rows Q8_0 95-98 -> 122-126
-// tok/s, Q4_0 130-143 -> 154-172, Q4_K 105-138 -> 178, Q6_K 85-88 -> 115-122; 16 rows Q8_0
-// 141-153 -> 178-189, Q4_0 178-188 -> 192-214, Q4_K 141-153 -> 190-194, Q6_K 122-134 ->
-// 133-151. Into L1 as well, the next group evicted the current one: 6 and 16 rows lost 10-40%.
+// rather than memory. bench_matmul on a Zen 4, three alternating pairs (tok/s): 5 rows Q8_0
+// 81-88 -> 102-105, Q4_0 116-130 -> 150-157, Q4_K 121-124 -> 150-161, Q6_K 75-77 -> 93-106;
+// 16 rows Q8_0 127-155 -> 175-193, Q4_0 189-194 -> 196-208, Q4_K 154-157 -> 193-213; one row
+// unchanged. Requested into L1 instead, the next group evicted the current one: 6 and 16 rows
+// lost 10-40% against L2.
 // A compile-time choice: GCC 12 merges a run-time choice between two _mm_prefetch calls that
 // differ only in hint into one call with a variable hint, which it then drops.
 template <bool kNextGroup>
@@ -285,11 +286,13 @@ struct BlockTile {
 // t0 ... t0 + kActs - 1 against the 8 rows of group r / 8.
 constexpr int64_t kGroupsPerChunk = 32;
 
-// Not inlined: inside rows_tiles' loops the one-row Q6_K tile ran out of registers (decode
-// 26 -> 19 tok/s in bench_matmul).
+// Not inlined: inlined into rows_tiles' loops, the one-row Q6_K tile compiled slower (decode
+// in bench_matmul 26 -> 19 tok/s).
 template <typename Tile>
-__attribute__((noinline)) LLMOPT_ROWGROUPS8_TARGET void rest_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
-                                        int64_t r, float* y, bool fetch_next_group) {
+__attribute__((noinline)) LLMOPT_ROWGROUPS8_TARGET void rest_tile(const WeightMatrix& w,
+                                                                  const Activations& a, int64_t t0,
+                                                                  int64_t r, float* y,
+                                                                  bool fetch_next_group) {
     switch (a.n - t0) {
         case 1:
             return Tile::template run<1>(w, a, t0, r, y, fetch_next_group);
