@@ -147,6 +147,7 @@ struct Q4_0Dots {
         const __m256i mask = _mm256_set1_epi8(0x0F);
         __m256i s[kActs];
         for (auto& v : s) v = _mm256_setzero_si256();
+        __m256i s_hi = _mm256_setzero_si256();
         // Row 0's elements 0-15 and 16-31, in both halves.
         const __m256i first_lo = spread_source(x[0][b].qs),
                       first_hi = spread_source(x[0][b].qs + 16);
@@ -160,7 +161,14 @@ struct Q4_0Dots {
             for (int t = 0; t < kActs; ++t) {
                 const __m256i a_lo = activation_chunk(t, first_lo, k, x[t][b].qs + 4 * k);
                 const __m256i a_hi = activation_chunk(t, first_hi, k, x[t][b].qs + 16 + 4 * k);
-                if constexpr (kWithVnni) {
+                if constexpr (kWithVnni && kActs == 1) {
+                    // Decode: one row leaves the block's 8 dependent vpdpbusd exposed, so the
+                    // high nibbles take a chain of their own. tinyllama tg32 on a Zen 4, eight
+                    // pairs: mean 53.1 -> 56.0 t/s, higher in six (no gain on a Zen 5).
+                    s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], lo, a_lo);
+                    s_hi = LLMOPT_ROWGROUPS8_DPBUSD(s_hi, hi, a_hi);
+                    keep(s_hi);
+                } else if constexpr (kWithVnni) {
                     s[t] = LLMOPT_ROWGROUPS8_DPBUSD(LLMOPT_ROWGROUPS8_DPBUSD(s[t], lo, a_lo), hi,
                                                     a_hi);
                 } else {
@@ -171,6 +179,7 @@ struct Q4_0Dots {
                 keep(s[t]);
             }
         }
+        if constexpr (kWithVnni && kActs == 1) s[0] = _mm256_add_epi32(s[0], s_hi);
         for (int t = 0; t < kActs; ++t)
             out[t] = kWithVnni ? s[t] : _mm256_madd_epi16(s[t], _mm256_set1_epi16(1));
     }
