@@ -142,12 +142,10 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
 }
 
 struct Q4_KTile {
-    template <int kActs>
+    template <int kActs, bool kNextGroup>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y,
-                                             bool fetch_next_group) {
-        if (fetch_next_group) return q4_k_tile<kActs, true>(w, a, t0, r, y);
-        q4_k_tile<kActs, false>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y) {
+        q4_k_tile<kActs, kNextGroup>(w, a, t0, r, y);
     }
 };
 
@@ -264,12 +262,10 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
 }
 
 struct Q6_KTile {
-    template <int kActs>
+    template <int kActs, bool kNextGroup>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y,
-                                             bool fetch_next_group) {
-        if (fetch_next_group) return q6_k_tile<kActs, true>(w, a, t0, r, y);
-        q6_k_tile<kActs, false>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y) {
+        q6_k_tile<kActs, kNextGroup>(w, a, t0, r, y);
     }
 };
 

@@ -120,10 +120,7 @@ struct WeightRequests {
 
     template <size_t kBytes>
     void issue(const uint8_t* p) const {
-        if constexpr (kNextGroup)
-            prefetch_span_l2(p + ahead, kBytes);
-        else
-            prefetch_span(p + ahead, kBytes);
+        prefetch_span<kNextGroup ? _MM_HINT_T1 : _MM_HINT_T0>(p + ahead, kBytes);
     }
 };
 
@@ -278,12 +275,10 @@ LLMOPT_ROWGROUPS8_TARGET void tile(const WeightMatrix& w, const Activations& a, 
 // The tile of the block formats above, as rows_tiles calls it.
 template <typename Fmt>
 struct BlockTile {
-    template <int kActs>
+    template <int kActs, bool kNextGroup>
     LLMOPT_ROWGROUPS8_TARGET static void run(const WeightMatrix& w, const Activations& a,
-                                             int64_t t0, int64_t r, float* y,
-                                             bool fetch_next_group) {
-        if (fetch_next_group) return tile<Fmt, kActs, true>(w, a, t0, r, y);
-        tile<Fmt, kActs, false>(w, a, t0, r, y);
+                                             int64_t t0, int64_t r, float* y) {
+        tile<Fmt, kActs, kNextGroup>(w, a, t0, r, y);
     }
 };
 
@@ -291,9 +286,17 @@ struct BlockTile {
 // stays in L1 (see gemm_q4_0_q8_0.cpp); the last 1-3 rows take one more tile per group, in the
 // last chunk, while the group is still in L1. The second tile over a group requests the next
 // one (WeightRequests).
-// Tile::run<kActs>(w, a, t0, r, y, fetch_next_group) computes activation rows
-// t0 ... t0 + kActs - 1 against the 8 rows of group r / 8.
+// Tile::run<kActs, kNextGroup>(w, a, t0, r, y) computes activation rows t0 ... t0 + kActs - 1
+// against the 8 rows of group r / 8.
 constexpr int64_t kGroupsPerChunk = 32;
+
+// Tile::run with kNextGroup chosen at run time.
+template <typename Tile, int kActs>
+LLMOPT_ROWGROUPS8_TARGET void run_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
+                                       int64_t r, float* y, bool fetch_next_group) {
+    if (fetch_next_group) return Tile::template run<kActs, true>(w, a, t0, r, y);
+    Tile::template run<kActs, false>(w, a, t0, r, y);
+}
 
 // Not inlined: inlined into rows_tiles' loops, the one-row Q6_K tile compiled slower (decode
 // in bench_matmul 26 -> 19 tok/s).
@@ -304,11 +307,11 @@ __attribute__((noinline)) LLMOPT_ROWGROUPS8_TARGET void rest_tile(const WeightMa
                                                                   bool fetch_next_group) {
     switch (a.n - t0) {
         case 1:
-            return Tile::template run<1>(w, a, t0, r, y, fetch_next_group);
+            return run_tile<Tile, 1>(w, a, t0, r, y, fetch_next_group);
         case 2:
-            return Tile::template run<2>(w, a, t0, r, y, fetch_next_group);
+            return run_tile<Tile, 2>(w, a, t0, r, y, fetch_next_group);
         case 3:
-            return Tile::template run<3>(w, a, t0, r, y, fetch_next_group);
+            return run_tile<Tile, 3>(w, a, t0, r, y, fetch_next_group);
         default:
             return;
     }
@@ -323,7 +326,7 @@ LLMOPT_ROWGROUPS8_TARGET void rows_tiles(const WeightMatrix& w, const Activation
         for (int64_t r = r_begin; r < r_end; r += kGroupRows) {
             const bool more_rows = r + kGroupRows < r_end;
             for (int64_t g = g0; g < g1; ++g)
-                Tile::template run<4>(w, a, 4 * g, r, y, g == g0 + 1 && more_rows);
+                run_tile<Tile, 4>(w, a, 4 * g, r, y, g == g0 + 1 && more_rows);
             if (g1 == groups) rest_tile<Tile>(w, a, 4 * groups, r, y, g1 - g0 == 1 && more_rows);
         }
     }

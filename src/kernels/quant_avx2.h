@@ -68,15 +68,11 @@ LLMOPT_AVX2 inline __m256i unpack_nibbles(const uint8_t* qs) {
 // and the kernels read several rows side by side: each row is a short stream (1-6 KB) that
 // the hardware prefetcher barely learns before it ends, so the kernels ask for the next rows
 // themselves, a tile ahead. Prefetches never fault, so running past the matrix is harmless.
+// kHint picks the cache level (_MM_HINT_T1: L2, for bytes needed later than those in L1).
+template <_mm_hint kHint = _MM_HINT_T0>
 inline void prefetch_span(const void* p, size_t bytes) {
     const char* c = static_cast<const char*>(p);
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
-}
-
-// The same into L2 only, for bytes needed later than those in L1.
-inline void prefetch_span_l2(const void* p, size_t bytes) {
-    const char* c = static_cast<const char*>(p);
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T1);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, kHint);
 }
 
 LLMOPT_AVX2 inline __m256i load256(const void* p) {
