@@ -217,21 +217,6 @@ LLMOPT_ATTN_AVX2 void paired_value_sums(const typename Values::Row* const* v, co
                 }
 }
 
-// A job reads a slice of each cached row (its KV head's), from blocks anywhere in the pool, so
-// the hardware prefetcher sees short strided runs. The score loop requests the key rows
-// kKeysAhead positions ahead of those it reads, and into L2 the value rows of the positions it
-// scores, for the value pass after it. tinyllama Q4_0, two alternating pairs of `bench -n 32
-// -b 1,16 -d 1024`: tg32 35.3, 36.6 -> 43.5, 40.3 t/s, tg32x16 97.3, 95.6 -> 102.3, 99.2.
-// stories260K (32-byte slices, contexts up to 130) unchanged.
-constexpr int32_t kKeysAhead = 16;
-
-template <_mm_hint kHint>
-inline void request_rows(const float* const* rows, int32_t p0, int32_t p1, int32_t hd) {
-    for (int32_t p = p0; p < p1; ++p)
-        for (int32_t i = 0; i < hd; i += 16)
-            _mm_prefetch(reinterpret_cast<const char*>(rows[p] + i), kHint);
-}
-
 // F32 cache, AVX2 (head_dim a multiple of 8), for the query heads that share one KV head (GQA):
 // scores eight positions at a time (each key row loaded once for the whole group), then per
 // head exp(score - max) eight at a time, then the weighted value rows into accumulators held
@@ -246,11 +231,7 @@ LLMOPT_ATTN_AVX2 void attend_f32_avx2(const KvCache& kv, int32_t layer, const He
     const int32_t n_past = jobs[0].n_past, padded = (n_past + 7) / 8 * 8, n_masked = jobs[0].n_masked;
     const auto [keys, values] = find_rows(kv, layer, jobs[0], rows);
     const __m256 scale_v = _mm256_set1_ps(scale);
-    request_rows<_MM_HINT_T0>(keys, 0, std::min(n_past, kKeysAhead), hd);
     for (int32_t p0 = 0; p0 < n_past; p0 += 8) {
-        const int32_t ahead = std::min(n_past, p0 + kKeysAhead);
-        request_rows<_MM_HINT_T0>(keys, ahead, std::min(n_past, ahead + 8), hd);
-        request_rows<_MM_HINT_T1>(values, p0, std::min(n_past, p0 + 8), hd);
         const float* k[8];
         // Lanes past n_past repeat the last key; their weights are set to zero below.
         for (int j = 0; j < 8; ++j) k[j] = keys[std::min(p0 + j, n_past - 1)];
