@@ -15,13 +15,18 @@ std::string shared_path(const std::string& relative) {
 }
 
 std::string scratch_path(const std::string& name) {
-    // CTest runs test cases as parallel processes: each gets a directory of its own.
-    static const std::string dir = [] {
-        const std::string d = std::string(LLMOPT_SCRATCH_DIR) + "/scratch-" + std::to_string(getpid());
-        std::filesystem::create_directories(d);
-        return d;
-    }();
-    return dir + "/" + name;
+    // CTest runs test cases as parallel processes: each gets a directory of its own, removed
+    // when the process exits so that repeated runs do not fill the build tree.
+    struct ScratchDir {
+        std::string path = std::string(LLMOPT_SCRATCH_DIR) + "/scratch-" + std::to_string(getpid());
+        ScratchDir() { std::filesystem::create_directories(path); }
+        ~ScratchDir() {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+    };
+    static const ScratchDir dir;
+    return dir.path + "/" + name;
 }
 
 std::string read_file(const std::string& path) {

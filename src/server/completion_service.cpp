@@ -189,8 +189,14 @@ void CompletionService::respond_whole(Generation& g, httplib::Response& res) {
 
 bool CompletionService::stream_events(Generation& g, httplib::DataSink& sink) {
     const CompletionRequest& r = g.request;
-    const auto send = [&](const std::string& s) {
-        if (sink.write(s.data(), s.size())) return true;
+    // Everything one wake-up brings goes out in one write: a write is a system call and a
+    // loopback packet that wakes the client, and a paced stream brings several tokens at once.
+    std::string out;
+    const auto flush = [&] {
+        if (out.empty() || sink.write(out.data(), out.size())) {
+            out.clear();
+            return true;
+        }
         g.cancel();  // the client is gone
         return false;
     };
@@ -199,9 +205,8 @@ bool CompletionService::stream_events(Generation& g, httplib::DataSink& sink) {
     // Chat streams open each choice with the assistant role, as OpenAI does.
     if (r.kind == ApiKind::kChat)
         for (size_t i = 0; i < g.ids.size(); ++i)
-            if (!send(sse_event(
-                    stream_chunk(g.meta, int32_t(i), "", true, nullptr, "", r.include_usage))))
-                return false;
+            out += sse_event(stream_chunk(g.meta, int32_t(i), "", true, nullptr, "", r.include_usage));
+    if (!flush()) return false;
 
     std::vector<ChoiceEvent> events;
     while (g.open > 0) {
@@ -209,8 +214,7 @@ bool CompletionService::stream_events(Generation& g, httplib::DataSink& sink) {
         for (const ChoiceEvent& ce : events) {
             const RequestEvent& e = ce.event;
             if (e.finished && is_failure(e.finish_reason)) {
-                const ApiError error = failure_error(e.finish_reason);
-                if (!send("data: " + error.body() + "\n\n")) return false;
+                out += "data: " + failure_error(e.finish_reason).body() + "\n\n";
                 continue;
             }
             Json logprobs = nullptr;
@@ -221,13 +225,14 @@ bool CompletionService::stream_events(Generation& g, httplib::DataSink& sink) {
             // no chunk of their own unless their logprobs were asked for.
             if (!e.finished && e.text.empty() && logprobs.is_null()) continue;
             const std::string reason = e.finished ? e.finish_reason : "";
-            if (!send(sse_event(stream_chunk(g.meta, ce.choice, e.text, false, logprobs, reason,
-                                             r.include_usage))))
-                return false;
+            out += sse_event(
+                stream_chunk(g.meta, ce.choice, e.text, false, logprobs, reason, r.include_usage));
         }
+        if (!flush()) return false;
     }
-    if (r.include_usage && !send(sse_event(usage_chunk(g.meta, g.usage)))) return false;
-    if (!send(std::string(kSseDone))) return false;
+    if (r.include_usage) out += sse_event(usage_chunk(g.meta, g.usage));
+    out += kSseDone;
+    if (!flush()) return false;
     sink.done();
     return true;
 }
