@@ -52,7 +52,7 @@ private:
     std::vector<float> gathered_;  // (n, dim) MoE: rows routed to one expert
     std::vector<uint8_t> act_scratch_;
     std::vector<double> rope_inv_freq_;  // (rope_dim/2), fixed by the config
-    std::vector<float> rope_cos_, rope_sin_;  // (rope_dim/2) angles of the current token
+    std::vector<float> rope_cos_, rope_sin_;  // (n, rope_dim/2) angles of the batch's tokens
 };
 
 }  // namespace llmopt
