@@ -1,4 +1,5 @@
-// Element-wise kernels against libm: the vector exp and the SiLU gate built on it.
+// Element-wise kernels against libm and their scalar references: the vector exp, the SiLU gate
+// built on it, the rotary rotation.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -55,6 +56,28 @@ TEST(SiluMul, MatchesTheFormulaAndDoesNotDependOnWhereAValueFalls) {
         silu_mul(&one, &up[i], 1);
         EXPECT_EQ(one, all[i]) << i;  // bit for bit, alone or in the middle of an array
     }
+}
+
+// Both pairings, a partial rotary dimension (rope_dim < head_dim: the rest of each head stays as
+// it is), the fast rotation against the scalar reference, bit for bit.
+TEST(RopeRotate, EqualsTheScalarReferenceBitForBit) {
+    std::mt19937 rng(11);
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    for (const bool neox : {false, true})
+        for (const int32_t rope_dim : {16, 64}) {
+            const int32_t head_dim = 64, n_heads = 5;
+            const std::vector<double> inv_freq = rope_inverse_frequencies(10000.0f, rope_dim);
+            const RopeParams p{head_dim, rope_dim, inv_freq.data(), 1.0f, neox, nullptr};
+            std::vector<float> cos(rope_dim / 2), sin(rope_dim / 2);
+            rope_angles(1234, p, cos.data(), sin.data());
+            std::vector<float> fast(size_t(n_heads) * head_dim);
+            for (auto& v : fast) v = normal(rng);
+            std::vector<float> reference = fast;
+            rope_rotate(fast.data(), n_heads, cos.data(), sin.data(), p);
+            rope_rotate_scalar(reference.data(), n_heads, cos.data(), sin.data(), p);
+            for (size_t i = 0; i < fast.size(); ++i)
+                ASSERT_EQ(fast[i], reference[i]) << "neox " << neox << " rope_dim " << rope_dim << " at " << i;
+        }
 }
 
 }  // namespace

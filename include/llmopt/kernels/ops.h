@@ -25,6 +25,8 @@ std::vector<double> rope_inverse_frequencies(float base, int32_t rope_dim);
 // to its query and key heads alike.
 void rope_angles(int32_t position, const RopeParams& p, float* cos_out, float* sin_out);
 void rope_rotate(float* heads, int32_t n_heads, const float* cos, const float* sin, const RopeParams& p);
+// The reference rope_rotate equals bit for bit (AVX2 kernels are used where the CPU has them).
+void rope_rotate_scalar(float* heads, int32_t n_heads, const float* cos, const float* sin, const RopeParams& p);
 
 // gate = silu(gate) * up
 void silu_mul(float* gate, const float* up, int64_t n);
