@@ -177,6 +177,52 @@ inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
 // stands for level - 32, taken off at once as 32 sum(scale * bsum). Level pieces meet the
 // activations as for Q4_K; with AVX2 the int16 sums of 2 pieces fit (2 x 2 x 63 x 128 = 32256),
 // not of 4, so a sub-block's scale is applied per pair of pieces.
+// One activation row with VNNI: the level sums of one super-block, added to isum. Each 32-byte
+// load serves every quarter it holds: the ql piece of e with the one 8 further (quarters 0-3
+// of half h as low and high nibbles) and the qh piece of e, instead of one load of each per
+// quarter, and a quarter's activation bytes come broadcast from memory. Four sub-blocks (one
+// per quarter) are summed at once, each in its own register, and scaled as the tile's are:
+// integer sums, so the result is the same to the bit.
+LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, const int8_t* qs,
+                                                         __m256i& isum) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half) {  // sub-block 8 h + 2 q + half of quarter q
+            __m256i s[4];
+            for (auto& v : s) v = _mm256_setzero_si256();
+#pragma GCC unroll 4
+            for (int e = 4 * half; e < 4 * half + 4; ++e) {
+                const __m256i ql_even = load256(group + 32 * (16 * h + e));
+                const __m256i ql_odd = load256(group + 32 * (16 * h + 8 + e));
+                const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
+                const __m256i level[4] = {
+                    _mm256_or_si256(_mm256_and_si256(ql_even, low4),
+                                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
+                    _mm256_or_si256(_mm256_and_si256(ql_odd, low4),
+                                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_even, 4), low4),
+                                    _mm256_and_si256(qh, bits45)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_odd, 4), low4),
+                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; ++q) {
+                    const int sub = 8 * h + 2 * q + half;
+                    s[q] = LLMOPT_ROWGROUPS8_DPBUSD(s[q], level[q],
+                                                    broadcast4(qs + 16 * sub + 4 * (e % 4)));
+                }
+            }
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; ++q) {
+                const int sub = 8 * h + 2 * q + half;
+                const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
+                const __m256i scale = _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s[q], scale));
+            }
+        }
+}
+
 template <int kActs, bool kNextGroup>
 LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
                                         int64_t r, float* y) {
@@ -209,46 +255,52 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
             }
         }
         for (auto& v : isum) v = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(v, 5));
+        if constexpr (kWithVnni && kActs == 1) {
+            q6_k_levels_one_row(group, x[0][b].qs, isum[0]);
+        } else {
 #pragma GCC unroll 16
-        for (int sub = 0; sub < 16; ++sub) {
-            const int h = sub / 8, q = sub % 8 / 2;
-            const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
-            __m256i s[kActs];
-            for (auto& v : s) v = _mm256_setzero_si256();
-            const __m256i first = spread_source(x[0][b].qs + 16 * sub);
+            for (int sub = 0; sub < 16; ++sub) {
+                const int h = sub / 8, q = sub % 8 / 2;
+                const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
+                __m256i s[kActs];
+                for (auto& v : s) v = _mm256_setzero_si256();
+                const __m256i first = spread_source(x[0][b].qs + 16 * sub);
 #pragma GCC unroll 4
-            for (int e = 4 * (sub % 2); e < 4 * (sub % 2) + 4; ++e) {
-                const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));
-                const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
-                const __m256i lo = _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
-                const __m256i hi_shifted = q == 0   ? _mm256_slli_epi16(qh, 4)
-                                           : q == 1 ? _mm256_slli_epi16(qh, 2)
-                                           : q == 2 ? qh
-                                                    : _mm256_srli_epi16(qh, 2);
-                const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
+                for (int e = 4 * (sub % 2); e < 4 * (sub % 2) + 4; ++e) {
+                    const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));
+                    const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
+                    const __m256i lo =
+                        _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
+                    const __m256i hi_shifted = q == 0   ? _mm256_slli_epi16(qh, 4)
+                                               : q == 1 ? _mm256_slli_epi16(qh, 2)
+                                               : q == 2 ? qh
+                                                        : _mm256_srli_epi16(qh, 2);
+                    const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
 #pragma GCC unroll 4
-                for (int t = 0; t < kActs; ++t) {
-                    const __m256i act =
-                        activation_chunk(t, first, e % 4, x[t][b].qs + 16 * sub + 4 * (e % 4));
-                    if constexpr (kWithVnni) {
-                        s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], level, act);
-                    } else {
-                        s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(level, act));
-                        if (e % 2 == 1) {
-                            const __m256i scale =
-                                _mm256_srai_epi16(pick_i16(words, kSignedBoth[sub % 4]), 8);
-                            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s[t], scale));
-                            s[t] = _mm256_setzero_si256();
+                    for (int t = 0; t < kActs; ++t) {
+                        const __m256i act =
+                            activation_chunk(t, first, e % 4, x[t][b].qs + 16 * sub + 4 * (e % 4));
+                        if constexpr (kWithVnni) {
+                            s[t] = LLMOPT_ROWGROUPS8_DPBUSD(s[t], level, act);
+                        } else {
+                            s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(level, act));
+                            if (e % 2 == 1) {
+                                const __m256i scale =
+                                    _mm256_srai_epi16(pick_i16(words, kSignedBoth[sub % 4]), 8);
+                                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s[t], scale));
+                                s[t] = _mm256_setzero_si256();
+                            }
                         }
+                        keep(s[t]);
                     }
-                    keep(s[t]);
                 }
-            }
-            if constexpr (kWithVnni) {
-                const __m256i scale = _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
+                if constexpr (kWithVnni) {
+                    const __m256i scale =
+                        _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
 #pragma GCC unroll 4
-                for (int t = 0; t < kActs; ++t)
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], scale));
+                    for (int t = 0; t < kActs; ++t)
+                        isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], scale));
+                }
             }
         }
         const __m256 d =
