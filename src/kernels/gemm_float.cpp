@@ -102,29 +102,24 @@ LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w
                         const Activations& a, int64_t t, int64_t r, int64_t valid, float* y) {
     const int64_t cols8 = w.cols - w.cols % 8;
     if (cols8 == w.cols && valid >= kRows) {  // the common case, kept short for small matrices
-        // Eight sums at a time by hsum_each (the same additions as hsum's): the outputs of 8
-        // rows, or of 4 rows for two activation rows.
-        if constexpr (kRows == 8 && kCols == 1) {
+        // Eight sums at a time by hsum_each (the same additions as hsum's): the outputs of the
+        // 8-row tile, or of the 4-row tiles for two activation rows at once.
+        if constexpr (kRows == 8) {
+            static_assert(kCols == 1, "the 8-row tile takes one activation row");
             const __m256 d[8] = {acc[0][0], acc[1][0], acc[2][0], acc[3][0],
                                  acc[4][0], acc[5][0], acc[6][0], acc[7][0]};
             _mm256_storeu_ps(y + t * w.rows + r, hsum_each(d));
-            return;
-        }
-        if constexpr (kRows == 4) {
+        } else {
+            static_assert(kRows == 4, "tiles have 4 or 8 weight rows");
             for (int c = 0; c < kCols; c += 2) {
                 const int c1 = c + 1 < kCols ? c + 1 : c;
                 const __m256 d[8] = {acc[0][c],  acc[1][c],  acc[2][c],  acc[3][c],
                                      acc[0][c1], acc[1][c1], acc[2][c1], acc[3][c1]};
                 const __m256 sums = hsum_each(d);
                 _mm_storeu_ps(y + (t + c) * w.rows + r, _mm256_castps256_ps128(sums));
-                if (c1 != c) _mm_storeu_ps(y + (t + c1) * w.rows + r, _mm256_extractf128_ps(sums, 1));
+                if (c1 != c)
+                    _mm_storeu_ps(y + (t + c1) * w.rows + r, _mm256_extractf128_ps(sums, 1));
             }
-            return;
-        }
-        for (int c = 0; c < kCols; ++c) {
-            float* out = y + (t + c) * w.rows + r;
-#pragma GCC unroll 8
-            for (int i = 0; i < kRows; ++i) out[i] = hsum(acc[i][c]);
         }
         return;
     }

@@ -177,6 +177,19 @@ inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
 // stands for level - 32, taken off at once as 32 sum(scale * bsum). Level pieces meet the
 // activations as for Q4_K; with AVX2 the int16 sums of 2 pieces fit (2 x 2 x 63 x 128 = 32256),
 // not of 4, so a sub-block's scale is applied per pair of pieces.
+
+// The levels (0 ... 63) of quarter q from its ql piece (low nibbles for q < 2, high ones
+// after) and its qh piece (bits 2q, 2q + 1).
+LLMOPT_ROWGROUPS8_TARGET inline __m256i q6_k_level(__m256i ql, __m256i qh, int q) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
+    const __m256i lo = _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
+    const __m256i hi_shifted = q == 0   ? _mm256_slli_epi16(qh, 4)
+                               : q == 1 ? _mm256_slli_epi16(qh, 2)
+                               : q == 2 ? qh
+                                        : _mm256_srli_epi16(qh, 2);
+    return _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
+}
+
 // One activation row with VNNI: the level sums of one super-block, added to isum. Each 32-byte
 // load serves every quarter it holds: the ql piece of e with the one 8 further (quarters 0-3
 // of half h as low and high nibbles) and the qh piece of e, instead of one load of each per
@@ -185,7 +198,6 @@ inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
 // integer sums, so the result is the same to the bit.
 LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, const int8_t* qs,
                                                          __m256i& isum) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h)
 #pragma GCC unroll 2
@@ -198,14 +210,8 @@ LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, c
                 const __m256i ql_odd = load256(group + 32 * (16 * h + 8 + e));
                 const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
                 const __m256i level[4] = {
-                    _mm256_or_si256(_mm256_and_si256(ql_even, low4),
-                                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-                    _mm256_or_si256(_mm256_and_si256(ql_odd, low4),
-                                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_even, 4), low4),
-                                    _mm256_and_si256(qh, bits45)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_odd, 4), low4),
-                                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45))};
+                    q6_k_level(ql_even, qh, 0), q6_k_level(ql_odd, qh, 1),
+                    q6_k_level(ql_even, qh, 2), q6_k_level(ql_odd, qh, 3)};
 #pragma GCC unroll 4
                 for (int q = 0; q < 4; ++q) {
                     const int sub = 8 * h + 2 * q + half;
@@ -226,7 +232,6 @@ LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, c
 template <int kActs, bool kNextGroup>
 LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations& a, int64_t t0,
                                         int64_t r, float* y) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
     const int64_t blocks = w.cols / kQK_K;
     const uint8_t* group = w.data + r * w.row_stride();  // r is the group's first row
     const BlockQ8_K* x[kActs];
@@ -269,13 +274,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                 for (int e = 4 * (sub % 2); e < 4 * (sub % 2) + 4; ++e) {
                     const __m256i ql = load256(group + 32 * (16 * h + 8 * (q % 2) + e));
                     const __m256i qh = load256(group + kQ6_KHigh + 32 * (8 * h + e));
-                    const __m256i lo =
-                        _mm256_and_si256(q < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
-                    const __m256i hi_shifted = q == 0   ? _mm256_slli_epi16(qh, 4)
-                                               : q == 1 ? _mm256_slli_epi16(qh, 2)
-                                               : q == 2 ? qh
-                                                        : _mm256_srli_epi16(qh, 2);
-                    const __m256i level = _mm256_or_si256(lo, _mm256_and_si256(hi_shifted, bits45));
+                    const __m256i level = q6_k_level(ql, qh, q);
 #pragma GCC unroll 4
                     for (int t = 0; t < kActs; ++t) {
                         const __m256i act =

@@ -23,12 +23,6 @@ void add_bias(float* rows, const float* bias, int32_t n, int32_t width) {
     for (int32_t t = 0; t < n; ++t) kernels::add(rows + int64_t(t) * width, bias, width);
 }
 
-kernels::RopeParams rope_params(const ModelConfig& c, const std::vector<double>& inv_freq,
-                                const float* freq_factors) {
-    return {c.head_dim, c.rope_dim, inv_freq.data(), c.rope_freq_scale, c.rope_style == RopeStyle::kNeox,
-            freq_factors};
-}
-
 }  // namespace
 
 Model::Model(LoadedWeights weights, bool regroup_weights)
@@ -81,13 +75,14 @@ void Model::forward(const Batch& batch, KvCache& kv, float* logits) {
     for (int32_t t = 0; t < n; ++t) kernels::dequantize_matrix_row(W.token_embd, batch.tokens[t], &x_[size_t(t) * c.dim]);
     // A token's rotary angles depend on its position only: computed once for all layers (taken
     // per layer, their double-precision sincos was 1-2% of stories260K's decode).
-    const kernels::RopeParams rope = rope_params(config(), rope_inv_freq_, weights().rope_freq_factors);
+    const kernels::RopeParams rope{c.head_dim, c.rope_dim, rope_inv_freq_.data(), c.rope_freq_scale,
+                                   c.rope_style == RopeStyle::kNeox, W.rope_freq_factors};
     const size_t half = c.rope_dim / 2;
     for (int32_t t = 0; t < n; ++t)
         kernels::rope_angles(batch.positions[t], rope, &rope_cos_[t * half], &rope_sin_[t * half]);
 
     for (int32_t l = 0; l < c.n_layers; ++l) {
-        attention_block(l, batch, kv);
+        attention_block(l, batch, kv, rope);
         ffn_block(l, n);
     }
 
@@ -99,7 +94,8 @@ void Model::forward(const Batch& batch, KvCache& kv, float* logits) {
     if (n_out > 0) kernels::matmul(W.output, xn_.data(), n_out, logits, act_scratch_);
 }
 
-void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv) {
+void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv,
+                            const kernels::RopeParams& rope) {
     const ModelConfig& c = config();
     const LayerWeights& L = weights().layers[l];
     const int32_t n = batch.size();
@@ -112,7 +108,6 @@ void Model::attention_block(int32_t l, const Batch& batch, KvCache& kv) {
     add_bias(k_.data(), L.bk, n, c.kv_dim());
     add_bias(v_.data(), L.bv, n, c.kv_dim());
 
-    const kernels::RopeParams rope = rope_params(config(), rope_inv_freq_, weights().rope_freq_factors);
     const size_t half = c.rope_dim / 2;
     const int32_t bs = kv.block_size();
     for (int32_t t = 0; t < n; ++t) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "llmopt/kernels/ops.h"
 #include "llmopt/kv/kv_cache.h"
 #include "llmopt/model/batch.h"
 #include "llmopt/model/weights.h"
@@ -30,7 +31,8 @@ public:
     void forward(const Batch& batch, KvCache& kv, float* logits);
 
 private:
-    void attention_block(int32_t layer, const Batch& batch, KvCache& kv);
+    void attention_block(int32_t layer, const Batch& batch, KvCache& kv,
+                         const kernels::RopeParams& rope);
     void attend(int32_t layer, const Batch& batch, const KvCache& kv);
     void ffn_block(int32_t layer, int32_t n);
     void dense_ffn(const LayerWeights& L, int32_t n);
