@@ -113,17 +113,30 @@ bool cpu_has_avx_vnni();
 bool cpu_has_avx512_vnni();
 // The fastest set this CPU runs.
 const RowGroups8Kernels& rowgroups8_kernels();
-// How far ahead of the bytes it reads a 4-bit regrouped tile (Q4_0, Q4_K) requests its weights:
-// 8 KB on AMD Zen 5 and later, else `elsewhere`, the tile's own distance. On a Zen 5 each core
-// streams more bytes per latency than a tile's 1-2 KB ahead keeps in flight: tinyllama decode,
-// seven alternating pairs, Q4_0 1.09x and Q4_K 1.05x with 8 KB. Elsewhere far prefetch lost
-// (Xeon: 9 KB 30% slower Q4_0 decode; Zen 3: 4 KB 10% slower), and on Zen 5 the 8-bit and
-// 6-bit tiles, already near the probe's rate, lost 5% with it.
-// Inline because every tile asks (a call per tile measured 1% of a prefill); the CPU check runs
-// once, at load.
-extern const bool kFourBitPrefetchFar;
-inline size_t four_bit_prefetch_bytes(size_t elsewhere) {
-    return kFourBitPrefetchFar ? 8192 : elsewhere;
+// How far ahead of the bytes it reads a regrouped tile requests its weights differs by machine
+// (the CPU check runs once, at load):
+// * AMD Zen 5 and later: 8 KB for Q4_0 and Q4_K. Each core streams more bytes per latency than
+//   a tile's 1-2 KB ahead keeps in flight: tinyllama decode, seven alternating pairs, Q4_0 1.09x
+//   and Q4_K 1.05x. The 8-bit and 6-bit tiles, already near the probe's rate, lost 5% with it.
+// * Intel: about 1 KB for Q4_0 and Q6_K. On a Xeon (family 6 model 167), tinyllama decode with
+//   2 threads read Q4_0 at 38 t/s with 2 KB ahead and 46 with 1-1.5 KB; Q6_K at 22 t/s with two
+//   super-block groups ahead (3360 bytes) and 29-30 with one or half of one; 4 KB and more lost
+//   further. Q8_0 and Q4_K read the same at every distance from 0.5 to 2 KB there.
+// * Elsewhere (Zen 3, Zen 4) the distances tuned there; far prefetch lost (Zen 3: 4 KB, 10%
+//   slower Q4_0 decode).
+enum class PrefetchMachine { kOther, kIntel, kAmdZen5 };
+extern const PrefetchMachine kPrefetchMachine;
+struct PrefetchDistances {
+    size_t other, intel, amd_zen5;  // bytes
+};
+// Inline because every tile asks (a call per tile measured 1% of a prefill).
+inline size_t prefetch_bytes(const PrefetchDistances& d) {
+    switch (kPrefetchMachine) {
+        case PrefetchMachine::kIntel: return d.intel;
+        case PrefetchMachine::kAmdZen5: return d.amd_zen5;
+        case PrefetchMachine::kOther: break;
+    }
+    return d.other;
 }
 // Float weights with f32 activations: one 8-lane accumulator per output over the first
 // cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
