@@ -163,7 +163,7 @@ TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
         const std::vector<float> xt(x.begin() + t * cols, x.begin() + (t + 1) * cols);
         single[t] = run(m.w, xt, 1, 1);
     }
-    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17, 64, 70}) {
+    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17, 64, 67, 70}) {
         for (const int threads : {1, 2}) {
             const std::vector<float> y = run(m.w, x, n, threads);
             for (int64_t t = 0; t < n; ++t)

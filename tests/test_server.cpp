@@ -305,6 +305,19 @@ public:
         return 0;
     }
 
+    // The series once it reads `expected`, or its last value after 10 s. The gauges are taken
+    // at the end of each engine step, after the step's responses went out, so a client can
+    // read the previous step's value.
+    double settled_metric(const std::string& series, double expected) const {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        double value = metric(series);
+        while (value != expected && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            value = metric(series);
+        }
+        return value;
+    }
+
 private:
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<HttpServer> server_;
@@ -681,7 +694,7 @@ TEST(Server, BadInputsAnswerWithTheirStatusAndError) {
     expect_error(c.Get("/v1/nothing"), 404);
     expect_error(post("/v1/embeddings", "{}"), 404);
     expect_healthy(s);
-    EXPECT_EQ(s.metric("llmopt_kv_blocks_used"), 0);
+    EXPECT_EQ(s.settled_metric("llmopt_kv_blocks_used", 0), 0);
 }
 
 // A greedy streaming completion that runs max_tokens tokens (with a usage chunk at the end).

@@ -1,6 +1,8 @@
 // AVX2 matmul kernels for F32, F16 and BF16 weights with f32 activations: tiles of FMAs.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "gemm_kernels.h"
@@ -242,7 +244,7 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
                               int64_t r_end, float* y, void* workspace) {
     using PanelSrc = std::conditional_t<kWiden, F32Source, Src>;
     const int64_t cols8 = w.cols - w.cols % 8;
-    auto* saved = static_cast<float*>(workspace);  // (kChunkTiles, kSavedPerTile)
+    auto* saved = static_cast<float*>(workspace);        // (kChunkTiles, kSavedPerTile)
     float* panel = saved + kChunkTiles * kSavedPerTile;  // (4, cols), half-precision types only
     const RowStarts<Src> starts(w);
     for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
@@ -271,6 +273,125 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
     }
 }
 
+// The 512-bit tiles (float_wide_tiles): each accumulator holds two weight rows' 8-lane
+// accumulators side by side, [row 2p | row 2p + 1], against an activation row's 8 elements
+// broadcast to both halves. The panel stores its rows' elements of each step of 8 together, so
+// one load gives a row pair. Every lane takes the FMAs of its 256-bit tile counterpart in the
+// same order, and the ends are handed to the same finish, 4 rows at a time.
+#define LLMOPT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq")))
+
+// Tiles of 8 weight rows (4 pairs) x 4 activation rows: 16 accumulators, 4 panel loads and 4
+// activation broadcasts per 16 FMAs. One thread, `bench_matmul f16 128 1`, GFLOP/s of the
+// 2048-column shapes against 95-97 for the 256-bit 4 x 3 tiles: 4 rows x 6 (2 pairs) 104,
+// 8 x 2 and 8 x 3 102-104, 8 x 4 134-137, 8 x 5 135-142, 8 x 6 61 (out of registers).
+constexpr int kWideRows = 8;
+constexpr int kWidePairs = kWideRows / 2;
+constexpr int kWideCols = 4;
+// Floats of `saved` per activation row of a chunk.
+constexpr int64_t kWideSavedPerRow = kWideRows * 8;
+// Columns per block, as kColumnBlock: the panel's block is 32 KB. Blocks of 512 and 256
+// columns measured 5% and 15% slower (8 x 3 tiles).
+constexpr int64_t kWideColumnBlock = 1024;
+
+// The panel: for each step k (a multiple of 8), elements [k, k + 8) of the 8 rows in turn.
+template <typename Src, int kStep>
+LLMOPT_AVX512 void widen_to_pairs(const typename Src::Elem* const* rows, int64_t cols8,
+                                  float* panel) {
+    for (int64_t k = 0; k < cols8; k += 8)
+        for (int i = 0; i < kWideRows; ++i)
+            _mm256_storeu_ps(panel + kWideRows * k + 8 * i, Src::load8(rows[i], k * kStep));
+}
+
+// Writes the outputs of weight rows [r, r + 8) by finish, 4 rows at a time.
+template <typename TailSrc, int kCols>
+LLMOPT_AVX512 void wide_finish(const __m512 (&acc)[kWidePairs][kCols], const WeightMatrix& w,
+                               const Activations& a, int64_t t, int64_t r, int64_t r_end,
+                               float* y) {
+    for (int half = 0; half < 2; ++half) {
+        const int64_t r4 = r + 4 * half, valid = std::min(r_end, w.rows) - r4;
+        if (valid <= 0) return;
+        __m256 rows[4][kCols];
+        for (int c = 0; c < kCols; ++c)
+            for (int i = 0; i < 4; ++i)  // row 4 * half + i: half i % 2 of pair 2 * half + i / 2
+                rows[i][c] = _mm512_maskz_extractf32x8_ps(0xFF, acc[2 * half + i / 2][c], i % 2);
+        finish<TailSrc, 4, kCols>(rows, w, a, t, r4, valid, y);
+    }
+}
+
+template <typename TailSrc, int kCols>
+LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a, const float* panel,
+                             int64_t t, int64_t r, int64_t r_end, float* y,
+                             const ColumnSpan& span) {
+    const float* x[kCols];
+    for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
+    __m512 acc[kWidePairs][kCols];
+#pragma GCC unroll 4
+    for (int p = 0; p < kWidePairs; ++p)
+#pragma GCC unroll 4
+        for (int c = 0; c < kCols; ++c)
+            acc[p][c] = span.k0 == 0 ? _mm512_setzero_ps()
+                                     : _mm512_loadu_ps(span.saved + (p * kCols + c) * 16);
+    for (int64_t k = span.k0; k < span.k1; k += 8) {
+        __m512 wv[kWidePairs];
+#pragma GCC unroll 4
+        for (int p = 0; p < kWidePairs; ++p)
+            wv[p] = _mm512_loadu_ps(panel + kWideRows * k + 16 * p);
+#pragma GCC unroll 4
+        for (int c = 0; c < kCols; ++c) {
+            const __m512 xv = _mm512_maskz_broadcast_f32x8(0xFFFF, _mm256_loadu_ps(x[c] + k));
+#pragma GCC unroll 4
+            for (int p = 0; p < kWidePairs; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
+        }
+    }
+    if (span.k1 == w.cols - w.cols % 8)
+        return wide_finish<TailSrc, kCols>(acc, w, a, t, r, r_end, y);
+#pragma GCC unroll 4
+    for (int p = 0; p < kWidePairs; ++p)
+#pragma GCC unroll 4
+        for (int c = 0; c < kCols; ++c)
+            _mm512_storeu_ps(span.saved + (p * kCols + c) * 16, acc[p][c]);
+}
+
+// The last tile of a chunk, of `cols` (< kWideCols) activation rows.
+template <typename TailSrc, int kCols = kWideCols - 1>
+LLMOPT_AVX512 void wide_tile_rest(int64_t cols, const WeightMatrix& w, const Activations& a,
+                                  const float* panel, int64_t t, int64_t r, int64_t r_end, float* y,
+                                  const ColumnSpan& span) {
+    if (cols == kCols) return wide_tile<TailSrc, kCols>(w, a, panel, t, r, r_end, y, span);
+    if constexpr (kCols > 1)
+        wide_tile_rest<TailSrc, kCols - 1>(cols, w, a, panel, t, r, r_end, y, span);
+}
+
+// rows_batched with the 512-bit tiles: the same chunks, panels of 8 rows.
+template <typename Src, int kStep>
+LLMOPT_AVX512 void rows_batched_wide(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                                     int64_t r_end, float* y, void* workspace) {
+    const int64_t cols8 = w.cols - w.cols % 8;
+    auto* saved = static_cast<float*>(workspace);      // kWideSavedPerRow per row of a chunk
+    float* panel = saved + kChunk * kWideSavedPerRow;  // (cols8 / 8, 8, 8)
+    const RowStarts<Src> starts(w);
+    for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
+        const int64_t t1 = std::min(a.n, t0 + kChunk);
+        for (int64_t r = r_begin; r < r_end; r += kWideRows) {
+            const typename Src::Elem* rows[kWideRows];
+            starts.template get<kWideRows>(r, rows);
+            widen_to_pairs<Src, kStep>(rows, cols8, panel);
+            int64_t k0 = 0;
+            do {  // at least once: rows shorter than 8 are all tail
+                const int64_t k1 = std::min(cols8, k0 + kWideColumnBlock);
+                int64_t t = t0;
+                for (; t + kWideCols <= t1; t += kWideCols)
+                    wide_tile<Src, kWideCols>(w, a, panel, t, r, r_end, y,
+                                              {k0, k1, saved + (t - t0) * kWideSavedPerRow});
+                if (t < t1)
+                    wide_tile_rest<Src>(t1 - t, w, a, panel, t, r, r_end, y,
+                                        {k0, k1, saved + (t - t0) * kWideSavedPerRow});
+                k0 = k1;
+            } while (k0 < cols8);
+        }
+    }
+}
+
 // Up to this many activation rows, half-precision weights are read by the tiles directly: the
 // panel's widening pass reads the rows from memory without computing, and with few tiles per
 // panel that pass is not hidden (F16 tg32x16 38.5 -> 43.4 t/s, x4 16.6 -> 28.6, tg16x64
@@ -282,6 +403,8 @@ LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, in
                                  int64_t r_end, float* y, void* workspace) {
     if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows))
         return rows_direct<Src, kStep>(w, a, r_begin, r_end, y);
+    if (float_wide_tiles())
+        return rows_batched_wide<Src, kStep>(w, a, r_begin, r_end, y, workspace);
     rows_batched<Src, kWiden, kStep>(w, a, r_begin, r_end, y, workspace);
 }
 
@@ -296,7 +419,19 @@ LLMOPT_AVX2 void rows_float(const WeightMatrix& w, const Activations& a, int64_t
 }  // namespace
 
 size_t float_workspace_bytes(int64_t cols) {
-    return sizeof(float) * (4 * static_cast<size_t>(cols) + kChunkTiles * kSavedPerTile);
+    const size_t narrow = 4 * static_cast<size_t>(cols) + kChunkTiles * kSavedPerTile;
+    const size_t wide = kWideRows * static_cast<size_t>(cols) + kChunk * kWideSavedPerRow;
+    return sizeof(float) * std::max(narrow, wide);
+}
+
+bool float_wide_tiles() {
+    static const bool wide = [] {
+        const char* off = std::getenv("LLMOPT_NO_AVX512");
+        if (off != nullptr && std::strcmp(off, "1") == 0) return false;
+        return kMachineKind == MachineKind::kIntel && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512dq");
+    }();
+    return wide;
 }
 
 LLMOPT_AVX2 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin,

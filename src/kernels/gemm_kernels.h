@@ -113,8 +113,11 @@ bool cpu_has_avx_vnni();
 bool cpu_has_avx512_vnni();
 // The fastest set this CPU runs.
 const RowGroups8Kernels& rowgroups8_kernels();
-// How far ahead of the bytes it reads a regrouped tile requests its weights differs by machine
-// (the CPU check runs once, at load):
+// The vendor (and for AMD, the generation) where the kernels' best choices differ; found from
+// cpuid once, at load.
+enum class MachineKind { kOther, kIntel, kAmdZen5 };
+extern const MachineKind kMachineKind;
+// How far ahead of the bytes it reads a regrouped tile requests its weights differs by machine:
 // * AMD Zen 5 and later: 8 KB for Q4_0 and Q4_K. Each core streams more bytes per latency than
 //   a tile's 1-2 KB ahead keeps in flight: tinyllama decode, seven alternating pairs, Q4_0 1.09x
 //   and Q4_K 1.05x. The 8-bit and 6-bit tiles, already near the probe's rate, lost 5% with it.
@@ -124,17 +127,15 @@ const RowGroups8Kernels& rowgroups8_kernels();
 //   further. Q8_0 and Q4_K read the same at every distance from 0.5 to 2 KB there.
 // * Elsewhere (Zen 3, Zen 4) the distances tuned there; far prefetch lost (Zen 3: 4 KB, 10%
 //   slower Q4_0 decode).
-enum class PrefetchMachine { kOther, kIntel, kAmdZen5 };
-extern const PrefetchMachine kPrefetchMachine;
 struct PrefetchDistances {
     size_t other, intel, amd_zen5;  // bytes
 };
 // Inline because every tile asks (a call per tile measured 1% of a prefill).
 inline size_t prefetch_bytes(const PrefetchDistances& d) {
-    switch (kPrefetchMachine) {
-        case PrefetchMachine::kIntel: return d.intel;
-        case PrefetchMachine::kAmdZen5: return d.amd_zen5;
-        case PrefetchMachine::kOther: break;
+    switch (kMachineKind) {
+        case MachineKind::kIntel: return d.intel;
+        case MachineKind::kAmdZen5: return d.amd_zen5;
+        case MachineKind::kOther: break;
     }
     return d.other;
 }
@@ -147,8 +148,13 @@ void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int6
 void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
 // A thread's workspace for them: the tiles' accumulators carried between column blocks, and
-// for F16 / BF16 the rows widened to f32.
+// the rows widened to f32.
 size_t float_workspace_bytes(int64_t cols);
+// Whether their many-row path runs 512-bit tiles (same lanes and additions, so the same bits):
+// on Intel CPUs with AVX-512, unless LLMOPT_NO_AVX512=1 (to compare the two in one binary).
+// Intel's server cores have two 512-bit FMA units, twice the 256-bit peak (a Xeon here: 236
+// against 128 GFLOP/s per core); AMD's Zen 4 splits each 512-bit FMA in two.
+bool float_wide_tiles();
 // K-quants with Q8_K activations, in exactly vec_dot's order (each output equals vec_dot).
 void rows_q4_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);
