@@ -9,6 +9,10 @@
 #include "quant_avx2.h"
 #include "quant_blocks.h"
 
+// 512-bit code uses the maskz forms of intrinsics with every lane set where GCC 12's plain
+// forms warn of their undefined pass-through operand; they compile to the same instructions.
+#define LLMOPT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq")))
+
 // Every output is computed the same way, whatever tile it falls in: lane l of one 8-lane
 // accumulator takes the FMAs of elements l, l + 8, l + 16, ... of the first cols - cols % 8
 // elements in order, the lanes are summed by the fixed tree of hsum, and the remaining
@@ -20,16 +24,22 @@ namespace {
 
 using namespace ::llmopt::kernels::avx2;
 
-// Sources of 8 consecutive weights as f32 (p points at a row's first element).
+// Sources of 8 consecutive weights as f32 (p points at a row's first element), and for the
+// 512-bit tiles 16 as f32 (two rows' 8 where the rows are regrouped).
 struct F32Source {
     using Elem = float;
     LLMOPT_AVX2 static __m256 load8(const Elem* p, int64_t k) { return _mm256_loadu_ps(p + k); }
+    LLMOPT_AVX512 static __m512 load16(const Elem* p) { return _mm512_loadu_ps(p); }
     static float load1(const Elem* p, int64_t k) { return p[k]; }
 };
 struct F16Source {
     using Elem = uint16_t;
     LLMOPT_AVX2 static __m256 load8(const Elem* p, int64_t k) {
         return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
+    }
+    LLMOPT_AVX512 static __m512 load16(const Elem* p) {
+        return _mm512_maskz_cvtph_ps(0xFFFF,
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     }
     static float load1(const Elem* p, int64_t k) { return fp16_to_fp32(p[k]); }
 };
@@ -39,6 +49,11 @@ struct BF16Source {
         const __m256i wide =
             _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
         return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));  // bf16 is the top half of an f32
+    }
+    LLMOPT_AVX512 static __m512 load16(const Elem* p) {
+        const __m512i wide = _mm512_maskz_cvtepu16_epi32(
+            0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, wide, 16));
     }
     static float load1(const Elem* p, int64_t k) { return bf16_to_fp32(p[k]); }
 };
@@ -275,11 +290,11 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
 
 // The 512-bit tiles (float_wide_tiles): each accumulator holds two weight rows' 8-lane
 // accumulators side by side, [row 2p | row 2p + 1], against an activation row's 8 elements
-// broadcast to both halves. The panel stores its rows' elements of each step of 8 together, so
-// one load gives a row pair. Every lane takes the FMAs of its 256-bit tile counterpart in the
-// same order, and the ends are handed to the same finish, 4 rows at a time.
-#define LLMOPT_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512dq")))
-
+// broadcast to both halves. They read 8 rows stored as the kRowGroups8 layout stores them (for
+// each step of 8 elements, the 8 rows' elements in turn), so one load gives a row pair: the
+// weights themselves where they are regrouped, else a panel widened to f32 in that order.
+// Every lane takes the FMAs of its 256-bit tile counterpart in the same order, and the ends
+// are handed to the same finish, 4 rows at a time.
 // Tiles of 8 weight rows (4 pairs) x 4 activation rows: 16 accumulators, 4 panel loads and 4
 // activation broadcasts per 16 FMAs. One thread, `bench_matmul f16 128 1`, GFLOP/s of the
 // 2048-column shapes against 95-97 for the 256-bit 4 x 3 tiles: 4 rows x 6 (2 pairs) 104,
@@ -318,24 +333,29 @@ LLMOPT_AVX512 void wide_finish(const __m512 (&acc)[kWidePairs][kCols], const Wei
     }
 }
 
-template <typename TailSrc, int kCols>
-LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a, const float* panel,
-                             int64_t t, int64_t r, int64_t r_end, float* y,
-                             const ColumnSpan& span) {
+// Weight rows [r, r + 8) from `group` (of type Src, grouped as above) against activation rows
+// [t, t + kCols), over the columns of `span` (carried in span.saved as the 256-bit tiles do).
+// Weights read from memory (kStream) are requested ahead, as accumulate does.
+template <typename Src, typename TailSrc, int kCols, bool kStream>
+LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a,
+                             const typename Src::Elem* group, int64_t t, int64_t r, int64_t r_end,
+                             float* y, const ColumnSpan& span) {
     const float* x[kCols];
     for (int c = 0; c < kCols; ++c) x[c] = a.x_row(t + c);
+    const bool carried = span.saved && span.k0 > 0;
     __m512 acc[kWidePairs][kCols];
 #pragma GCC unroll 4
     for (int p = 0; p < kWidePairs; ++p)
 #pragma GCC unroll 4
         for (int c = 0; c < kCols; ++c)
-            acc[p][c] = span.k0 == 0 ? _mm512_setzero_ps()
-                                     : _mm512_loadu_ps(span.saved + (p * kCols + c) * 16);
+            acc[p][c] =
+                carried ? _mm512_loadu_ps(span.saved + (p * kCols + c) * 16) : _mm512_setzero_ps();
     for (int64_t k = span.k0; k < span.k1; k += 8) {
+        const typename Src::Elem* step = group + kWideRows * k;
+        if constexpr (kStream) prefetch_span(step + kPrefetchElems, 128);
         __m512 wv[kWidePairs];
 #pragma GCC unroll 4
-        for (int p = 0; p < kWidePairs; ++p)
-            wv[p] = _mm512_loadu_ps(panel + kWideRows * k + 16 * p);
+        for (int p = 0; p < kWidePairs; ++p) wv[p] = Src::load16(step + 16 * p);
 #pragma GCC unroll 4
         for (int c = 0; c < kCols; ++c) {
             const __m512 xv = _mm512_maskz_broadcast_f32x8(0xFFFF, _mm256_loadu_ps(x[c] + k));
@@ -343,7 +363,7 @@ LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a, const 
             for (int p = 0; p < kWidePairs; ++p) acc[p][c] = _mm512_fmadd_ps(wv[p], xv, acc[p][c]);
         }
     }
-    if (span.k1 == w.cols - w.cols % 8)
+    if (!span.saved || span.k1 == w.cols - w.cols % 8)
         return wide_finish<TailSrc, kCols>(acc, w, a, t, r, r_end, y);
 #pragma GCC unroll 4
     for (int p = 0; p < kWidePairs; ++p)
@@ -352,14 +372,25 @@ LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a, const 
             _mm512_storeu_ps(span.saved + (p * kCols + c) * 16, acc[p][c]);
 }
 
-// The last tile of a chunk, of `cols` (< kWideCols) activation rows.
-template <typename TailSrc, int kCols = kWideCols - 1>
-LLMOPT_AVX512 void wide_tile_rest(int64_t cols, const WeightMatrix& w, const Activations& a,
-                                  const float* panel, int64_t t, int64_t r, int64_t r_end, float* y,
-                                  const ColumnSpan& span) {
-    if (cols == kCols) return wide_tile<TailSrc, kCols>(w, a, panel, t, r, r_end, y, span);
-    if constexpr (kCols > 1)
-        wide_tile_rest<TailSrc, kCols - 1>(cols, w, a, panel, t, r, r_end, y, span);
+// Activation rows [t0, t1) against weight rows [r, r + 8), in tiles of kWideCols; each tile's
+// `saved` (when the span carries it) is kWideSavedPerRow per activation row past t0.
+template <typename Src, typename TailSrc, bool kStream, int kCols = kWideCols>
+LLMOPT_AVX512 void wide_tiles_8_rows(const WeightMatrix& w, const Activations& a,
+                                     const typename Src::Elem* group, int64_t t0, int64_t t1,
+                                     int64_t r, int64_t r_end, float* y, const ColumnSpan& span) {
+    int64_t t = t0;
+    for (; t + kCols <= t1; t += kCols) {
+        float* saved = span.saved ? span.saved + (t - t0) * kWideSavedPerRow : nullptr;
+        wide_tile<Src, TailSrc, kCols, kStream>(w, a, group, t, r, r_end, y,
+                                                {span.k0, span.k1, saved});
+    }
+    if constexpr (kCols > 1) {  // the rest: at most one tile, of fewer rows
+        if (t < t1) {
+            float* saved = span.saved ? span.saved + (t - t0) * kWideSavedPerRow : nullptr;
+            wide_tiles_8_rows<Src, TailSrc, kStream, kCols - 1>(w, a, group, t, t1, r, r_end, y,
+                                                                {span.k0, span.k1, saved});
+        }
+    }
 }
 
 // rows_batched with the 512-bit tiles: the same chunks, panels of 8 rows.
@@ -379,16 +410,24 @@ LLMOPT_AVX512 void rows_batched_wide(const WeightMatrix& w, const Activations& a
             int64_t k0 = 0;
             do {  // at least once: rows shorter than 8 are all tail
                 const int64_t k1 = std::min(cols8, k0 + kWideColumnBlock);
-                int64_t t = t0;
-                for (; t + kWideCols <= t1; t += kWideCols)
-                    wide_tile<Src, kWideCols>(w, a, panel, t, r, r_end, y,
-                                              {k0, k1, saved + (t - t0) * kWideSavedPerRow});
-                if (t < t1)
-                    wide_tile_rest<Src>(t1 - t, w, a, panel, t, r, r_end, y,
-                                        {k0, k1, saved + (t - t0) * kWideSavedPerRow});
+                wide_tiles_8_rows<F32Source, Src, false>(w, a, panel, t0, t1, r, r_end, y,
+                                                         {k0, k1, saved});
                 k0 = k1;
             } while (k0 < cols8);
         }
+    }
+}
+
+// rows_direct with the 512-bit tiles, for regrouped weights (each 8-row group read in place).
+template <typename Src>
+LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a, int64_t r_begin,
+                                    int64_t r_end, float* y) {
+    const int64_t cols8 = w.cols - w.cols % 8;
+    const RowStarts<Src> starts(w);
+    for (int64_t r = r_begin; r < r_end; r += kWideRows) {  // r_begin starts a group
+        const typename Src::Elem* rows[kWideRows];
+        starts.template get<kWideRows>(r, rows);
+        wide_tiles_8_rows<Src, Src, true>(w, a, rows[0], 0, a.n, r, r_end, y, {0, cols8});
     }
 }
 
@@ -401,8 +440,12 @@ constexpr int64_t kDirectMaxRows = 64;
 template <typename Src, bool kWiden, int kStep>
 LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                  int64_t r_end, float* y, void* workspace) {
-    if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows))
+    if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows)) {
+        // One activation row keeps the 8 x 1 tile: decode is bound by memory, not FMAs.
+        if (kStep == kGroupRows && a.n > 1 && float_wide_tiles())
+            return rows_direct_wide<Src>(w, a, r_begin, r_end, y);
         return rows_direct<Src, kStep>(w, a, r_begin, r_end, y);
+    }
     if (float_wide_tiles())
         return rows_batched_wide<Src, kStep>(w, a, r_begin, r_end, y, workspace);
     rows_batched<Src, kWiden, kStep>(w, a, r_begin, r_end, y, workspace);
