@@ -65,9 +65,9 @@ int run_bench(int argc, char** argv) {
         const MachineLimits limits = probe_machine(threads);
         if (probe_only) {
             if (json)
-                std::cout << nlohmann::json{{"n_threads", limits.threads}, {"read_gbps", limits.read_gbps}, {"peak_gflops", limits.peak_gflops}}.dump(2) << "\n";
+                std::cout << nlohmann::json{{"n_threads", limits.threads}, {"read_gbps", limits.read_gbps}, {"peak_gflops", limits.peak_gflops}, {"peak_vector_bits", limits.peak_vector_bits}}.dump(2) << "\n";
             else
-                std::printf("threads %d: read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s\n", limits.threads, limits.read_gbps, limits.peak_gflops);
+                std::printf("threads %d: read bandwidth %.1f GB/s, FMA peak %.1f GFLOP/s (%d-bit)\n", limits.threads, limits.read_gbps, limits.peak_gflops, limits.peak_vector_bits);
             return 0;
         }
         if (model_path.empty()) throw InputError("--model is required (or use --probe)");
@@ -87,11 +87,11 @@ int run_bench(int argc, char** argv) {
             for (const auto& t : g->tensors()) n_params += t.n_elements();
         nlohmann::json out = nlohmann::json::array();
         if (!json)
-            std::printf("model %s: %.2f GiB of matrices; machine: %.1f GB/s read, %.1f GFLOP/s FMA peak, %d threads, "
+            std::printf("model %s: %.2f GiB of matrices; machine: %.1f GB/s read, %.1f GFLOP/s FMA peak (%d-bit), %d threads, "
                         "int8 dots on %s\n\n"
                         "| test | t/s | GB/s | frac bandwidth | GFLOP/s | frac peak |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
                         std::filesystem::path(model_path).filename().c_str(), model_size / (1 << 30), limits.read_gbps,
-                        limits.peak_gflops, limits.threads, kernels::int8_dot_instructions());
+                        limits.peak_gflops, limits.peak_vector_bits, limits.threads, kernels::int8_dot_instructions());
         for (const BenchTest& t : tests) {
             std::fprintf(stderr, "running %s...\n", t.name().c_str());
             const BenchResult r = llmopt::run_bench(model, t, reps);
@@ -107,6 +107,7 @@ int run_bench(int argc, char** argv) {
                                {"avg_ts", r.avg_ts}, {"stddev_ts", r.stddev_ts}, {"samples_ts", r.tokens_per_second},
                                {"gbps", r.gbps}, {"gflops", r.gflops}, {"frac_bandwidth", frac_bw}, {"frac_peak", frac_peak},
                                {"machine_read_gbps", limits.read_gbps}, {"machine_peak_gflops", limits.peak_gflops},
+                               {"machine_peak_vector_bits", limits.peak_vector_bits},
                                {"int8_dots", kernels::int8_dot_instructions()}});
             } else {
                 std::printf("| %s | %.2f ± %.2f | %.1f | %.2f | %.1f | %.2f |\n", t.name().c_str(), r.avg_ts, r.stddev_ts,

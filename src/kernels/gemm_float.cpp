@@ -442,7 +442,7 @@ LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, in
                                  int64_t r_end, float* y, void* workspace) {
     if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows)) {
         // One activation row keeps the 8 x 1 tile: decode is bound by memory, not FMAs.
-        if (kStep == kGroupRows && a.n > 1 && float_wide_tiles())
+        if (kStep == kGroupRows && a.n > 1 && r_begin % kGroupRows == 0 && float_wide_tiles())
             return rows_direct_wide<Src>(w, a, r_begin, r_end, y);
         return rows_direct<Src, kStep>(w, a, r_begin, r_end, y);
     }
