@@ -249,43 +249,68 @@ constexpr int64_t kChunk = 129;
 constexpr int64_t kChunkTiles = (kChunk + 2) / 3;
 
 // The chunk's tiles take the columns a block of this many at a time: the block of all 129
-// activation rows (516 KB) stays in L2 while the panel's 4 weight rows pass over it, and the
-// panel's block (16 KB) in L1. Whole rows (22.5 KB each in the FFN's down matrix) made every
-// tile read its activations from L3: down 152-156 -> 172-176 GFLOP/s at pp128 (two threads).
+// activation rows (516 KB) stays in L2 while the weight rows pass over it (for_each_panel_block),
+// and the panel's block (16 KB) in L1. Whole rows (22.5 KB each in the FFN's down matrix) made
+// every tile read its activations from L3: down 152-156 -> 172-176 GFLOP/s at pp128 (two threads).
 constexpr int64_t kColumnBlock = 1024;
+
+// The order in which the many-row paths visit their work: chunks of activation rows; in a
+// chunk, groups of kGroupWeightRows weight rows; in a group, column blocks; in a block, the
+// group's panels (kPanelRows weight rows each): visit(t0, t1, r, k0, k1, panel), panel counted
+// from the group's first. A column block of the activations thus serves 64 weight rows before
+// the next block; with one panel per block, a matrix of 5632 columns (tinyllama's FFN down)
+// cycled all its 2.8 MB of activations through L3 for every panel. One thread, `bench_matmul
+// f16 128 1` on a Xeon, FFN down: 512-bit tiles 95 -> 118-123 GFLOP/s, 256-bit tiles 59 -> 88.
+constexpr int64_t kGroupWeightRows = 64;
+// Floats of `saved` the tiles of a group carry: 8 per weight row and activation row.
+constexpr int64_t kGroupSaved = kGroupWeightRows * kChunk * 8;
+
+template <int kPanelRows, typename Visit>
+inline void for_each_panel_block(int64_t n, int64_t r_begin, int64_t r_end, int64_t cols8,
+                                 const Visit& visit) {
+    for (int64_t t0 = 0; t0 < n; t0 += kChunk) {
+        const int64_t t1 = std::min(n, t0 + kChunk);
+        for (int64_t r0 = r_begin; r0 < r_end; r0 += kGroupWeightRows) {
+            const int64_t r1 = std::min(r_end, r0 + kGroupWeightRows);
+            int64_t k0 = 0;
+            do {  // at least once: rows shorter than 8 are all tail
+                const int64_t k1 = std::min(cols8, k0 + kColumnBlock);
+                for (int64_t r = r0; r < r1; r += kPanelRows)
+                    visit(t0, t1, r, k0, k1, (r - r0) / kPanelRows);
+                k0 = k1;
+            } while (k0 < cols8);
+        }
+    }
+}
 
 template <typename Src, bool kWiden, int kStep>
 LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                               int64_t r_end, float* y, void* workspace) {
     using PanelSrc = std::conditional_t<kWiden, F32Source, Src>;
+    static_assert(kGroupSaved == kGroupWeightRows / 4 * kChunkTiles * kSavedPerTile);
     const int64_t cols8 = w.cols - w.cols % 8;
-    auto* saved = static_cast<float*>(workspace);        // (kChunkTiles, kSavedPerTile)
-    float* panel = saved + kChunkTiles * kSavedPerTile;  // (4, cols), half-precision types only
+    auto* saved = static_cast<float*>(workspace);  // (16 panels, kChunkTiles, kSavedPerTile)
+    float* panel = saved + kGroupSaved;            // (4, cols), half-precision types only
     const RowStarts<Src> starts(w);
-    for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
-        const int64_t t1 = std::min(a.n, t0 + kChunk);
-        for (int64_t r = r_begin; r < r_end; r += 4) {
+    for_each_panel_block<4>(
+        a.n, r_begin, r_end, cols8,
+        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p) LLMOPT_AVX2 {
             const typename Src::Elem* rows[4];
             starts.template get<4>(r, rows);
             const typename PanelSrc::Elem* src[4];
             for (int i = 0; i < 4; ++i) {
                 if constexpr (kWiden) {
                     float* dst = panel + i * w.cols;
-                    for (int64_t k = 0; k < cols8; k += 8)
+                    for (int64_t k = k0; k < k1; k += 8)
                         _mm256_storeu_ps(dst + k, Src::load8(rows[i], k * kStep));
                     src[i] = dst;
                 } else {
                     src[i] = rows[i];
                 }
             }
-            int64_t k0 = 0;
-            do {  // at least once: rows shorter than 8 are all tail
-                const int64_t k1 = std::min(cols8, k0 + kColumnBlock);
-                tiles_4_rows<PanelSrc, Src, 1>(w, a, src, t0, t1, r, r_end, y, {k0, k1, saved});
-                k0 = k1;
-            } while (k0 < cols8);
-        }
-    }
+            tiles_4_rows<PanelSrc, Src, 1>(w, a, src, t0, t1, r, r_end, y,
+                                           {k0, k1, saved + p * kChunkTiles * kSavedPerTile});
+        });
 }
 
 // The 512-bit tiles (float_wide_tiles): each accumulator holds two weight rows' 8-lane
@@ -304,11 +329,8 @@ constexpr int kWidePairs = kWideRows / 2;
 constexpr int kWideCols = 4;
 // Floats of `saved` per activation row of a chunk.
 constexpr int64_t kWideSavedPerRow = kWideRows * 8;
-// Columns per block, as kColumnBlock: the panel's block is 32 KB. Blocks of 512 and 256
-// columns measured 5% and 15% slower (8 x 3 tiles).
-constexpr int64_t kWideColumnBlock = 1024;
-// Panels of 8 rows per pass over a column block (see rows_batched_wide).
-constexpr int64_t kWidePanels = 8;
+// Column blocks are kColumnBlock wide, as for the 256-bit tiles (the panel's block: 32 KB);
+// blocks of 512 and 256 columns measured 5% and 15% slower (8 x 3 tiles).
 
 // The panel: for each step k (a multiple of 8) in [k0, k1), elements [k, k + 8) of the 8 rows
 // in turn, at the step's place in the row.
@@ -396,36 +418,24 @@ LLMOPT_AVX512 void wide_tiles_8_rows(const WeightMatrix& w, const Activations& a
     }
 }
 
-// rows_batched with the 512-bit tiles: the same chunks. A column block of the activations
-// (kChunk x kWideColumnBlock floats, 528 KB) serves kWidePanels panels of 8 rows before the
-// next block: with one panel per block, a matrix of 5632 columns (tinyllama's FFN down) cycled
-// all its 2.8 MB of activations through L3 for every 8 rows.
+// rows_batched with the 512-bit tiles: the same order, panels of 8 rows.
 template <typename Src, int kStep>
 LLMOPT_AVX512 void rows_batched_wide(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                      int64_t r_end, float* y, void* workspace) {
+    static_assert(kGroupSaved == kGroupWeightRows / kWideRows * kChunk * kWideSavedPerRow);
     const int64_t cols8 = w.cols - w.cols % 8;
-    auto* saved = static_cast<float*>(workspace);  // (kWidePanels, kChunk, kWideSavedPerRow)
-    float* panel = saved + kWidePanels * kChunk * kWideSavedPerRow;  // (cols8 / 8, 8, 8)
+    auto* saved = static_cast<float*>(workspace);  // (8 panels, kChunk, kWideSavedPerRow)
+    float* panel = saved + kGroupSaved;            // (cols8 / 8, 8, 8)
     const RowStarts<Src> starts(w);
-    for (int64_t t0 = 0; t0 < a.n; t0 += kChunk) {
-        const int64_t t1 = std::min(a.n, t0 + kChunk);
-        for (int64_t r0 = r_begin; r0 < r_end; r0 += kWidePanels * kWideRows) {
-            const int64_t r1 = std::min(r_end, r0 + kWidePanels * kWideRows);
-            int64_t k0 = 0;
-            do {  // at least once: rows shorter than 8 are all tail
-                const int64_t k1 = std::min(cols8, k0 + kWideColumnBlock);
-                for (int64_t r = r0; r < r1; r += kWideRows) {
-                    const typename Src::Elem* rows[kWideRows];
-                    starts.template get<kWideRows>(r, rows);
-                    widen_to_pairs<Src, kStep>(rows, k0, k1, panel);
-                    float* panel_saved = saved + (r - r0) / kWideRows * kChunk * kWideSavedPerRow;
-                    wide_tiles_8_rows<F32Source, Src, false>(w, a, panel, t0, t1, r, r_end, y,
-                                                             {k0, k1, panel_saved});
-                }
-                k0 = k1;
-            } while (k0 < cols8);
-        }
-    }
+    for_each_panel_block<kWideRows>(
+        a.n, r_begin, r_end, cols8,
+        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p) LLMOPT_AVX512 {
+            const typename Src::Elem* rows[kWideRows];
+            starts.template get<kWideRows>(r, rows);
+            widen_to_pairs<Src, kStep>(rows, k0, k1, panel);
+            wide_tiles_8_rows<F32Source, Src, false>(
+                w, a, panel, t0, t1, r, r_end, y, {k0, k1, saved + p * kChunk * kWideSavedPerRow});
+        });
 }
 
 // rows_direct with the 512-bit tiles, for regrouped weights (each 8-row group read in place).
@@ -472,10 +482,8 @@ LLMOPT_AVX2 void rows_float(const WeightMatrix& w, const Activations& a, int64_t
 }  // namespace
 
 size_t float_workspace_bytes(int64_t cols) {
-    const size_t narrow = 4 * static_cast<size_t>(cols) + kChunkTiles * kSavedPerTile;
-    const size_t wide =
-        kWideRows * static_cast<size_t>(cols) + kWidePanels * kChunk * kWideSavedPerRow;
-    return sizeof(float) * std::max(narrow, wide);
+    // The panels: 4 rows of `cols`, or 8 rows' elements up to cols8 for the 512-bit tiles.
+    return sizeof(float) * (kGroupSaved + kWideRows * static_cast<size_t>(cols));
 }
 
 bool float_wide_tiles() {
