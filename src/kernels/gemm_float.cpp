@@ -360,8 +360,12 @@ LLMOPT_AVX512 void wide_finish(const __m512 (&acc)[kWidePairs][kCols], const Wei
 
 // Weight rows [r, r + 8) from `group` (of type Src, grouped as above) against activation rows
 // [t, t + kCols), over the columns of `span` (carried in span.saved as the 256-bit tiles do).
-// Weights read from memory (kStream) are requested ahead, as accumulate does.
-template <typename Src, typename TailSrc, int kCols, bool kStream>
+// What a tile requests ahead of the weights it reads: nothing (they are in cache), its own
+// stream 8 KB on into L1 as accumulate does (it reads them from memory), or the next group of
+// 8 rows into L2 at the place it reads in this one (see rows_direct_wide).
+enum class Ahead { kNone, kOwn, kNextGroup };
+
+template <typename Src, typename TailSrc, int kCols, Ahead kAhead>
 LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a,
                              const typename Src::Elem* group, int64_t t, int64_t r, int64_t r_end,
                              float* y, const ColumnSpan& span) {
@@ -377,7 +381,9 @@ LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a,
                 carried ? _mm512_loadu_ps(span.saved + (p * kCols + c) * 16) : _mm512_setzero_ps();
     for (int64_t k = span.k0; k < span.k1; k += 8) {
         const typename Src::Elem* step = group + kWideRows * k;
-        if constexpr (kStream) prefetch_span(step + kPrefetchElems, 128);
+        if constexpr (kAhead == Ahead::kOwn) prefetch_span(step + kPrefetchElems, 128);
+        if constexpr (kAhead == Ahead::kNextGroup)
+            prefetch_span<_MM_HINT_T1>(step + kWideRows * w.cols, 128);
         __m512 wv[kWidePairs];
 #pragma GCC unroll 4
         for (int p = 0; p < kWidePairs; ++p) wv[p] = Src::load16(step + 16 * p);
@@ -399,21 +405,21 @@ LLMOPT_AVX512 void wide_tile(const WeightMatrix& w, const Activations& a,
 
 // Activation rows [t0, t1) against weight rows [r, r + 8), in tiles of kWideCols; each tile's
 // `saved` (when the span carries it) is kWideSavedPerRow per activation row past t0.
-template <typename Src, typename TailSrc, bool kStream, int kCols = kWideCols>
+template <typename Src, typename TailSrc, Ahead kAhead, int kCols = kWideCols>
 LLMOPT_AVX512 void wide_tiles_8_rows(const WeightMatrix& w, const Activations& a,
                                      const typename Src::Elem* group, int64_t t0, int64_t t1,
                                      int64_t r, int64_t r_end, float* y, const ColumnSpan& span) {
     int64_t t = t0;
     for (; t + kCols <= t1; t += kCols) {
         float* saved = span.saved ? span.saved + (t - t0) * kWideSavedPerRow : nullptr;
-        wide_tile<Src, TailSrc, kCols, kStream>(w, a, group, t, r, r_end, y,
-                                                {span.k0, span.k1, saved});
+        wide_tile<Src, TailSrc, kCols, kAhead>(w, a, group, t, r, r_end, y,
+                                               {span.k0, span.k1, saved});
     }
     if constexpr (kCols > 1) {  // the rest: at most one tile, of fewer rows
         if (t < t1) {
             float* saved = span.saved ? span.saved + (t - t0) * kWideSavedPerRow : nullptr;
-            wide_tiles_8_rows<Src, TailSrc, kStream, kCols - 1>(w, a, group, t, t1, r, r_end, y,
-                                                                {span.k0, span.k1, saved});
+            wide_tiles_8_rows<Src, TailSrc, kAhead, kCols - 1>(w, a, group, t, t1, r, r_end, y,
+                                                               {span.k0, span.k1, saved});
         }
     }
 }
@@ -433,12 +439,14 @@ LLMOPT_AVX512 void rows_batched_wide(const WeightMatrix& w, const Activations& a
             const typename Src::Elem* rows[kWideRows];
             starts.template get<kWideRows>(r, rows);
             widen_to_pairs<Src, kStep>(rows, k0, k1, panel);
-            wide_tiles_8_rows<F32Source, Src, false>(
+            wide_tiles_8_rows<F32Source, Src, Ahead::kNone>(
                 w, a, panel, t0, t1, r, r_end, y, {k0, k1, saved + p * kChunk * kWideSavedPerRow});
         });
 }
 
 // rows_direct with the 512-bit tiles, for regrouped weights (each 8-row group read in place).
+// The first tile of a group streams it from memory; the second requests the next group into
+// L2 while the others compute, so that the next group's first tile reads from L2.
 template <typename Src>
 LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                     int64_t r_end, float* y) {
@@ -447,7 +455,16 @@ LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a,
     for (int64_t r = r_begin; r < r_end; r += kWideRows) {  // r_begin starts a group
         const typename Src::Elem* rows[kWideRows];
         starts.template get<kWideRows>(r, rows);
-        wide_tiles_8_rows<Src, Src, true>(w, a, rows[0], 0, a.n, r, r_end, y, {0, cols8});
+        if (a.n <= kWideCols) {
+            wide_tiles_8_rows<Src, Src, Ahead::kOwn>(w, a, rows[0], 0, a.n, r, r_end, y,
+                                                     {0, cols8});
+            continue;
+        }
+        wide_tile<Src, Src, kWideCols, Ahead::kOwn>(w, a, rows[0], 0, r, r_end, y, {0, cols8});
+        const int64_t t2 = std::min<int64_t>(a.n, 2 * kWideCols);
+        wide_tiles_8_rows<Src, Src, Ahead::kNextGroup>(w, a, rows[0], kWideCols, t2, r, r_end, y,
+                                                       {0, cols8});
+        wide_tiles_8_rows<Src, Src, Ahead::kNone>(w, a, rows[0], t2, a.n, r, r_end, y, {0, cols8});
     }
 }
 
