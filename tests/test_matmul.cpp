@@ -379,6 +379,43 @@ TEST(Matmul, RowGroups8Avx512VnniEqualsAvx2) {
     expect_rowgroups8_set_equals_avx2(gemm::avx2::kRowGroups8Avx512Vnni);
 }
 
+// The 512-bit float tiles compute the 256-bit tiles' lanes in the same order, so the two sets
+// give the same bits; matmul picks one, so both are run here directly: row-major rows with a
+// ragged tail and three column blocks, regrouped half-precision rows read in place, and a
+// second chunk of activation rows (past 129).
+TEST(Matmul, FloatTiles512EqualTiles256BitForBit) {
+    if (!gemm::avx2::cpu_has_avx512_float()) GTEST_SKIP() << "no AVX-512F/DQ";
+    const gemm::avx2::FloatKernels& narrow = gemm::avx2::kFloatTiles256;
+    const gemm::avx2::FloatKernels& wide = gemm::avx2::kFloatTiles512;
+    for (const DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+        const auto pick = [&](const gemm::avx2::FloatKernels& k) {
+            return type == DType::kF32 ? k.f32 : type == DType::kF16 ? k.f16 : k.bf16;
+        };
+        const Matrix row_major = random_matrix(type, 70, 2180, 12);
+        std::vector<WeightMatrix> matrices = {row_major.w};
+        const Matrix regroupable = regroupable_matrix(type, 48, 13);
+        std::vector<uint8_t> grouped(regroupable.bytes.size());
+        if (interleaving_pays(regroupable.w))  // F16, BF16
+            matrices.push_back(interleave_rows8(regroupable.w, grouped.data()));
+        for (const WeightMatrix& w : matrices) {
+            std::mt19937 rng(14);
+            const int64_t max_n = 131;
+            const std::vector<float> x = random_values(rng, size_t(max_n * w.cols), 1.0f);
+            std::vector<uint8_t> workspace(gemm::avx2::float_workspace_bytes(w.cols));
+            for (const int64_t n : {2, 5, 9, 16, 67, 131}) {
+                gemm::Activations a;
+                a.n = n;
+                a.x = x.data();
+                a.x_stride = w.cols;
+                std::vector<float> y_narrow(size_t(n * w.rows)), y_wide(y_narrow.size());
+                pick(narrow)(w, a, 0, w.rows, y_narrow.data(), workspace.data());
+                pick(wide)(w, a, 0, w.rows, y_wide.data(), workspace.data());
+                EXPECT_EQ(y_wide, y_narrow) << dtype_name(type) << " cols " << w.cols << " n " << n;
+            }
+        }
+    }
+}
+
 TEST(Matmul, Int8DotInstructionsNameTheSetInUse) {
     if (std::getenv("LLMOPT_NO_VNNI") != nullptr) GTEST_SKIP() << "LLMOPT_NO_VNNI picks the set";
     if (!cpu_has_avx2()) {

@@ -88,10 +88,11 @@ int run_bench(int argc, char** argv) {
         nlohmann::json out = nlohmann::json::array();
         if (!json)
             std::printf("model %s: %.2f GiB of matrices; machine: %.1f GB/s read, %.1f GFLOP/s FMA peak (%d-bit), %d threads, "
-                        "int8 dots on %s\n\n"
+                        "int8 dots on %s, float tiles %s\n\n"
                         "| test | t/s | GB/s | frac bandwidth | GFLOP/s | frac peak |\n| --- | ---: | ---: | ---: | ---: | ---: |\n",
                         std::filesystem::path(model_path).filename().c_str(), model_size / (1 << 30), limits.read_gbps,
-                        limits.peak_gflops, limits.peak_vector_bits, limits.threads, kernels::int8_dot_instructions());
+                        limits.peak_gflops, limits.peak_vector_bits, limits.threads, kernels::int8_dot_instructions(),
+                        kernels::float_tile_width());
         for (const BenchTest& t : tests) {
             std::fprintf(stderr, "running %s...\n", t.name().c_str());
             const BenchResult r = llmopt::run_bench(model, t, reps);
@@ -108,7 +109,8 @@ int run_bench(int argc, char** argv) {
                                {"gbps", r.gbps}, {"gflops", r.gflops}, {"frac_bandwidth", frac_bw}, {"frac_peak", frac_peak},
                                {"machine_read_gbps", limits.read_gbps}, {"machine_peak_gflops", limits.peak_gflops},
                                {"machine_peak_vector_bits", limits.peak_vector_bits},
-                               {"int8_dots", kernels::int8_dot_instructions()}});
+                               {"int8_dots", kernels::int8_dot_instructions()},
+                               {"float_tiles", kernels::float_tile_width()}});
             } else {
                 std::printf("| %s | %.2f ± %.2f | %.1f | %.2f | %.1f | %.2f |\n", t.name().c_str(), r.avg_ts, r.stddev_ts,
                             r.gbps, frac_bw, r.gflops, frac_peak);

@@ -474,26 +474,25 @@ LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a,
 // 46.1 -> 51.8; pp64 and pp128 within the noise, pp512 lower).
 constexpr int64_t kDirectMaxRows = 64;
 
-template <typename Src, bool kWiden, int kStep>
+template <typename Src, bool kWiden, int kStep, bool kWide>
 LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                  int64_t r_end, float* y, void* workspace) {
     if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows)) {
         // One activation row keeps the 8 x 1 tile: decode is bound by memory, not FMAs.
-        if (kStep == kGroupRows && a.n > 1 && r_begin % kGroupRows == 0 && float_wide_tiles())
+        if (kWide && kStep == kGroupRows && a.n > 1 && r_begin % kGroupRows == 0)
             return rows_direct_wide<Src>(w, a, r_begin, r_end, y);
         return rows_direct<Src, kStep>(w, a, r_begin, r_end, y);
     }
-    if (float_wide_tiles())
-        return rows_batched_wide<Src, kStep>(w, a, r_begin, r_end, y, workspace);
+    if (kWide) return rows_batched_wide<Src, kStep>(w, a, r_begin, r_end, y, workspace);
     rows_batched<Src, kWiden, kStep>(w, a, r_begin, r_end, y, workspace);
 }
 
-template <typename Src, bool kWiden>
+template <typename Src, bool kWiden, bool kWide>
 LLMOPT_AVX2 void rows_float(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                             int64_t r_end, float* y, void* workspace) {
     if (w.layout == WeightLayout::kRowGroups8)
-        return rows_float_step<Src, kWiden, kGroupRows>(w, a, r_begin, r_end, y, workspace);
-    rows_float_step<Src, kWiden, 1>(w, a, r_begin, r_end, y, workspace);
+        return rows_float_step<Src, kWiden, kGroupRows, kWide>(w, a, r_begin, r_end, y, workspace);
+    rows_float_step<Src, kWiden, 1, kWide>(w, a, r_begin, r_end, y, workspace);
 }
 
 }  // namespace
@@ -503,27 +502,26 @@ size_t float_workspace_bytes(int64_t cols) {
     return sizeof(float) * (kGroupSaved + kWideRows * static_cast<size_t>(cols));
 }
 
-bool float_wide_tiles() {
-    static const bool wide = [] {
-        const char* off = std::getenv("LLMOPT_NO_AVX512");
-        if (off != nullptr && std::strcmp(off, "1") == 0) return false;
-        return kMachineKind == MachineKind::kIntel && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512dq");
-    }();
-    return wide;
+const FloatKernels kFloatTiles256 = {"256-bit", rows_float<F32Source, false, false>,
+                                     rows_float<F16Source, true, false>,
+                                     rows_float<BF16Source, true, false>};
+const FloatKernels kFloatTiles512 = {"512-bit", rows_float<F32Source, false, true>,
+                                     rows_float<F16Source, true, true>,
+                                     rows_float<BF16Source, true, true>};
+
+bool cpu_has_avx512_float() {
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return has;
 }
 
-LLMOPT_AVX2 void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                          int64_t r_end, float* y, void* workspace) {
-    rows_float<F32Source, false>(w, a, r_begin, r_end, y, workspace);
-}
-LLMOPT_AVX2 void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                          int64_t r_end, float* y, void* workspace) {
-    rows_float<F16Source, true>(w, a, r_begin, r_end, y, workspace);
-}
-LLMOPT_AVX2 void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin,
-                           int64_t r_end, float* y, void* workspace) {
-    rows_float<BF16Source, true>(w, a, r_begin, r_end, y, workspace);
+const FloatKernels& float_kernels() {
+    static const FloatKernels& kernels = [&]() -> const FloatKernels& {
+        const char* off = std::getenv("LLMOPT_NO_AVX512");
+        if (off != nullptr && std::strcmp(off, "1") == 0) return kFloatTiles256;
+        const bool wide = kMachineKind == MachineKind::kIntel && cpu_has_avx512_float();
+        return wide ? kFloatTiles512 : kFloatTiles256;
+    }();
+    return kernels;
 }
 
 }  // namespace llmopt::kernels::gemm::avx2

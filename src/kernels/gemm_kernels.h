@@ -139,22 +139,25 @@ inline size_t prefetch_bytes(const PrefetchDistances& d) {
     }
     return d.other;
 }
-// Float weights with f32 activations: one 8-lane accumulator per output over the first
-// cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
-void rows_f32(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,
-              void* workspace);
-void rows_f16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end, float* y,
-              void* workspace);
-void rows_bf16(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
-               float* y, void* workspace);
+// Float weights (F32, F16, BF16) with f32 activations: one 8-lane accumulator per output over
+// the first cols - cols % 8 elements, the fixed horizontal sum, then the tail by scalar FMAs.
+// Two sets compute exactly that: 256-bit tiles, and for two or more activation rows 512-bit
+// tiles that hold two rows' 8-lane accumulators per register (AVX-512F and DQ).
+struct FloatKernels {
+    const char* name;  // what float_tile_width() reports
+    RowRangeFn f32, f16, bf16;
+};
+extern const FloatKernels kFloatTiles256;
+extern const FloatKernels kFloatTiles512;
+bool cpu_has_avx512_float();  // AVX-512F and DQ: kFloatTiles512 runs
+// The set this CPU runs: 512-bit on Intel CPUs with AVX-512, unless LLMOPT_NO_AVX512=1 (to
+// compare the two in one binary). Intel's server cores have two 512-bit FMA units, twice the
+// 256-bit peak (a Xeon here: 236 against 128 GFLOP/s per core); AMD's Zen 4 splits each
+// 512-bit FMA in two.
+const FloatKernels& float_kernels();
 // A thread's workspace for them: the tiles' accumulators carried between column blocks, and
 // the rows widened to f32.
 size_t float_workspace_bytes(int64_t cols);
-// Whether their many-row path runs 512-bit tiles (same lanes and additions, so the same bits):
-// on Intel CPUs with AVX-512, unless LLMOPT_NO_AVX512=1 (to compare the two in one binary).
-// Intel's server cores have two 512-bit FMA units, twice the 256-bit peak (a Xeon here: 236
-// against 128 GFLOP/s per core); AMD's Zen 4 splits each 512-bit FMA in two.
-bool float_wide_tiles();
 // K-quants with Q8_K activations, in exactly vec_dot's order (each output equals vec_dot).
 void rows_q4_k(const WeightMatrix& w, const Activations& a, int64_t r_begin, int64_t r_end,
                float* y, void* workspace);

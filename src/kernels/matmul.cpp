@@ -57,11 +57,11 @@ gemm::Kernel kernel_for(const WeightMatrix& w) {
             case DType::kQ6_K:
                 return {gemm::avx2::rows_q6_k, false, nullptr};
             case DType::kF32:
-                return {gemm::avx2::rows_f32, false, gemm::avx2::float_workspace_bytes};
+                return {gemm::avx2::float_kernels().f32, false, gemm::avx2::float_workspace_bytes};
             case DType::kF16:
-                return {gemm::avx2::rows_f16, false, gemm::avx2::float_workspace_bytes};
+                return {gemm::avx2::float_kernels().f16, false, gemm::avx2::float_workspace_bytes};
             case DType::kBF16:
-                return {gemm::avx2::rows_bf16, false, gemm::avx2::float_workspace_bytes};
+                return {gemm::avx2::float_kernels().bf16, false, gemm::avx2::float_workspace_bytes};
             default:
                 break;
         }
@@ -267,6 +267,10 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y
 const char* int8_dot_instructions() {
     // Matrices are regrouped only on AVX2 CPUs (interleaving_pays).
     return cpu_has_avx2() ? gemm::avx2::rowgroups8_kernels().name : "scalar";
+}
+
+const char* float_tile_width() {
+    return cpu_has_avx2() ? gemm::avx2::float_kernels().name : "scalar";
 }
 
 void dequantize_matrix_row(const WeightMatrix& w, int64_t r, float* out) {

@@ -38,6 +38,10 @@ void matmul_reference(const WeightMatrix& w, const float* x, int64_t n, float* y
 // this CPU: "avx-vnni", "avx512-vnni" (vpdpbusd on 256-bit registers), "avx2", or "scalar".
 const char* int8_dot_instructions();
 
+// The registers the float kernels (F32, F16, BF16 weights) use for two or more activation rows
+// on this CPU: "512-bit" (Intel with AVX-512), "256-bit" (AVX2), or "scalar". Same results.
+const char* float_tile_width();
+
 // Copies row `r` of w, dequantized, into out (w.cols floats).
 void dequantize_matrix_row(const WeightMatrix& w, int64_t r, float* out);
 
