@@ -124,7 +124,8 @@ extern const MachineKind kMachineKind;
 // * Intel: about 1 KB for Q4_0 and Q6_K. On a Xeon (family 6 model 167), tinyllama decode with
 //   2 threads read Q4_0 at 38 t/s with 2 KB ahead and 46 with 1-1.5 KB; Q6_K at 22 t/s with two
 //   super-block groups ahead (3360 bytes) and 29-30 with one or half of one; 4 KB and more lost
-//   further. Q8_0 and Q4_K read the same at every distance from 0.5 to 2 KB there.
+//   further. Q8_0 read the same from 0.5 to 2 KB there; Q4_K the same at 0.6 and 1.2 KB (its
+//   own distance, 1152 bytes, kept) and 22% slower at 2.3 KB.
 // * Elsewhere (Zen 3, Zen 4) the distances tuned there; far prefetch lost (Zen 3: 4 KB, 10%
 //   slower Q4_0 decode).
 struct PrefetchDistances {
