@@ -240,7 +240,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
     __m256 acc[kActs];
     for (auto& v : acc) v = _mm256_setzero_ps();
     // Two groups (3360 bytes) ahead: one group ahead decoded 35.5 t/s, two 36.9, none 24
-    // (tinyllama Q6_K, Zen 5, same session); Intel takes one (prefetch_bytes).
+    // (tinyllama Q6_K, Zen 5, measured together); Intel takes one (prefetch_bytes).
     const WeightRequests<kNextGroup> requests(
         w, prefetch_bytes({2 * kQ6_KGroupBytes, kQ6_KGroupBytes, 2 * kQ6_KGroupBytes}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ6_KGroupBytes) {
