@@ -179,6 +179,11 @@ inline constexpr ShuffleIndex kSignedPair[2] = {make_lane_bytes(-1, 0, -1, 1),
 // activations as for Q4_K; with AVX2 the int16 sums of 2 pieces fit (2 x 2 x 63 x 128 = 32256),
 // not of 4, so a sub-block's scale is applied per pair of pieces.
 
+// Sub-block sub's scale as one int32 per row, from the 32 bytes of scales that hold it.
+LLMOPT_ROWGROUPS8_TARGET inline __m256i q6_k_scale32(__m256i words, int sub) {
+    return _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
+}
+
 // The levels (0 ... 63) of quarter q from its ql piece (low nibbles for q < 2, high ones
 // after) and its qh piece (bits 2q, 2q + 1).
 LLMOPT_ROWGROUPS8_TARGET inline __m256i q6_k_level(__m256i ql, __m256i qh, int q) {
@@ -224,8 +229,7 @@ LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, c
             for (int q = 0; q < 4; ++q) {
                 const int sub = 8 * h + 2 * q + half;
                 const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
-                const __m256i scale = _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
-                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s[q], scale));
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s[q], q6_k_scale32(words, sub)));
             }
         }
 }
@@ -296,8 +300,7 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
                     }
                 }
                 if constexpr (kWithVnni) {
-                    const __m256i scale =
-                        _mm256_srai_epi32(pick_i16(words, kSigned32[sub % 4]), 24);
+                    const __m256i scale = q6_k_scale32(words, sub);
 #pragma GCC unroll 4
                     for (int t = 0; t < kActs; ++t)
                         isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(s[t], scale));

@@ -138,7 +138,10 @@ MachineLimits probe_machine(int32_t threads) {
     // the faster width's.
     if (__builtin_cpu_supports("avx512f")) {
         const double wide = peak_flops(m.threads, fma_chain_avx512, 16);
-        if (wide > m.peak_gflops) m.peak_gflops = wide, m.peak_vector_bits = 512;
+        if (wide > m.peak_gflops) {
+            m.peak_gflops = wide;
+            m.peak_vector_bits = 512;
+        }
     }
     return m;
 }
