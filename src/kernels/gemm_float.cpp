@@ -472,13 +472,20 @@ LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a,
 // Up to this many activation rows, half-precision weights are read by the tiles directly: the
 // panel's widening pass reads the rows from memory without computing, and with few tiles per
 // panel that pass is not hidden (F16 tg32x16 38.5 -> 43.4 t/s, x4 16.6 -> 28.6, tg16x64
-// 46.1 -> 51.8; pp64 and pp128 within the noise, pp512 lower).
-constexpr int64_t kDirectMaxRows = 64;
+// 46.1 -> 51.8; pp64 and pp128 within the noise, pp512 lower). On Zen 1, where a 256-bit
+// vcvtph2ps takes two of its 128-bit units, the conversion in every tile costs more than the
+// FMAs it feeds, so the panel takes over above 8 rows there: `bench_matmul f16` on 2 cores
+// reporting family 17h model 1, two pairs, tok/s: 12 rows 19.1, 21.5 -> 22.7, 22.7; 16 rows
+// 20.2, 20.3 -> 24.2, 24.4; 32 rows 20.6, 21.1 -> 28.2, 28.5; 8 rows 20.1, 20.3 -> 18.6, 18.5
+// (kept direct).
+inline int64_t direct_max_rows() {
+    return kMachineKind == MachineKind::kAmdZen1 ? 8 : 64;
+}
 
 template <typename Src, bool kWiden, int kStep, bool kWide>
 LLMOPT_AVX2 void rows_float_step(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                                  int64_t r_end, float* y, void* workspace) {
-    if (a.n < 4 || (kWiden && a.n <= kDirectMaxRows)) {
+    if (a.n < 4 || (kWiden && a.n <= direct_max_rows())) {
         // One activation row keeps the 8 x 1 tile: decode is bound by memory, not FMAs.
         if (kWide && kStep == kGroupRows && a.n > 1 && r_begin % kGroupRows == 0)
             return rows_direct_wide<Src>(w, a, r_begin, r_end, y);

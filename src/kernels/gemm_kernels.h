@@ -115,7 +115,9 @@ bool cpu_has_avx512_vnni();
 const RowGroups8Kernels& rowgroups8_kernels();
 // The vendor (and for AMD, the generation) where the kernels' best choices differ; found from
 // cpuid once, at load.
-enum class MachineKind { kOther, kIntel, kAmdZen5 };
+// kAmdZen1: AMD family 17h below model 30h (Zen, Zen+), whose vector units are 128 bits wide:
+// each 256-bit instruction takes two of them.
+enum class MachineKind { kOther, kIntel, kAmdZen1, kAmdZen5 };
 extern const MachineKind kMachineKind;
 // How far ahead of the bytes it reads a regrouped tile requests its weights differs by machine:
 // * AMD Zen 5 and later: 8 KB for Q4_0 and Q4_K. Each core streams more bytes per latency than
@@ -126,15 +128,20 @@ extern const MachineKind kMachineKind;
 //   super-block groups ahead (3360 bytes) and 29-30 with one or half of one; 4 KB and more lost
 //   further. Q8_0 read the same from 0.5 to 2 KB there; Q4_K the same at 0.6 and 1.2 KB (its
 //   own distance, 1152 bytes, kept) and 22% slower at 2.3 KB.
+// * AMD Zen 1: 1 KB for Q8_0. On 2 cores reporting family 17h model 1, tinyllama Q8_0 decode
+//   read 20.3-20.7 t/s with 0.75-1 KB ahead, 15.7-16.8 with 1.25-2 KB (the distance before)
+//   and 18.4-19.7 with 3-4 KB. Q4_0 and Q4_K read the same from 0.5 to 8 KB, Q6_K the same
+//   with one super-block group ahead or two.
 // * Elsewhere (Zen 3, Zen 4) the distances tuned there; far prefetch lost (Zen 3: 4 KB, 10%
 //   slower Q4_0 decode).
 struct PrefetchDistances {
-    size_t other, intel, amd_zen5;  // bytes
+    size_t other, intel, amd_zen1, amd_zen5;  // bytes
 };
 // Inline because every tile asks (a call per tile measured 1% of a prefill).
 inline size_t prefetch_bytes(const PrefetchDistances& d) {
     switch (kMachineKind) {
         case MachineKind::kIntel: return d.intel;
+        case MachineKind::kAmdZen1: return d.amd_zen1;
         case MachineKind::kAmdZen5: return d.amd_zen5;
         case MachineKind::kOther: break;
     }

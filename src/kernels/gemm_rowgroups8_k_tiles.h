@@ -78,7 +78,7 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
     // One super-block ahead: measured faster than two (the Q4_0 distance) or none, except on
     // the machines where prefetch_bytes goes further.
     const WeightRequests<kNextGroup> requests(
-        w, prefetch_bytes({kQ4_KGroupBytes, kQ4_KGroupBytes, 8192}));
+        w, prefetch_bytes({kQ4_KGroupBytes, kQ4_KGroupBytes, kQ4_KGroupBytes, 8192}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ4_KGroupBytes) {
         requests.template issue<kQ4_KGroupBytes>(group);
         const Q4_KHead h = unpack_q4_k_head(group);
@@ -246,7 +246,8 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
     // Two groups (3360 bytes) ahead: one group ahead decoded 35.5 t/s, two 36.9, none 24
     // (tinyllama Q6_K, Zen 5, measured together); Intel takes one (prefetch_bytes).
     const WeightRequests<kNextGroup> requests(
-        w, prefetch_bytes({2 * kQ6_KGroupBytes, kQ6_KGroupBytes, 2 * kQ6_KGroupBytes}));
+        w, prefetch_bytes(
+               {2 * kQ6_KGroupBytes, kQ6_KGroupBytes, 2 * kQ6_KGroupBytes, 2 * kQ6_KGroupBytes}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ6_KGroupBytes) {
         requests.template issue<kQ6_KGroupBytes>(group);
         __m256i isum[kActs];

@@ -97,7 +97,7 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i activation_chunk(int t, __m256i half, in
 // How far ahead of the quad being read its bytes are requested, into L1: 2 KB, as the probe
 // does. Measured on tinyllama decode (side by side): 16 quads ahead (9 KB for Q4_0, 17 KB for
 // Q8_0) 29-30 / 20 t/s, 2 KB 40-42 / 23-24 t/s; further ahead or into L2 only was slower.
-// Some machines take Q4_0 nearer or further (prefetch_bytes).
+// Some machines take Q4_0 and Q8_0 nearer or further (prefetch_bytes).
 constexpr size_t kPrefetchBytes = 2048;
 
 // What a tile requests ahead of the weights it reads. Of the tiles that pass over one group of
@@ -137,7 +137,7 @@ struct Q4_0Dots {
     static constexpr bool kOffset = true;   // the +8 level offset is still in the dots
     static constexpr int kOffsetShift = 0;  // the tables hold 8 * sum
     static size_t prefetch_bytes() {
-        return gemm::avx2::prefetch_bytes({kPrefetchBytes, 1152, 8192});
+        return gemm::avx2::prefetch_bytes({kPrefetchBytes, 1152, kPrefetchBytes, 8192});
     }
 
     template <int kActs>
@@ -196,7 +196,9 @@ struct Q8_0Dots {
     static constexpr RowGroups8 kLayout = kQ8_0Groups;
     static constexpr bool kOffset = kWithVnni;
     static constexpr int kOffsetShift = 4;  // the tables hold 8 * sum: 128 = 8 << 4
-    static size_t prefetch_bytes() { return kPrefetchBytes; }
+    static size_t prefetch_bytes() {
+        return gemm::avx2::prefetch_bytes({kPrefetchBytes, kPrefetchBytes, 1024, kPrefetchBytes});
+    }
 
     template <int kActs>
     LLMOPT_ROWGROUPS8_TARGET static void dots(const uint8_t* quants, const BlockQ8_0* const* x,

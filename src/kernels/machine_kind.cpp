@@ -21,7 +21,10 @@ MachineKind detect_machine_kind() {
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return MachineKind::kOther;
     const unsigned base = (eax >> 8) & 0xF;
     const unsigned family = base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
-    return family >= 0x1A ? MachineKind::kAmdZen5 : MachineKind::kOther;  // 1Ah: Zen 5
+    const unsigned model = ((eax >> 4) & 0xF) | (base == 0xF ? ((eax >> 16) & 0xF) << 4 : 0);
+    if (family >= 0x1A) return MachineKind::kAmdZen5;                  // 1Ah: Zen 5
+    if (family == 0x17 && model < 0x30) return MachineKind::kAmdZen1;  // 17h: Zen 1, Zen 2 from 30h
+    return MachineKind::kOther;
 }
 
 }  // namespace
