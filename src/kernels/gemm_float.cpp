@@ -313,8 +313,9 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
             // tg32x16 23.6, 22.7, 24.3 -> 25.5, 25.8, 26.0 t/s; pp128 unchanged (31-34).
             const uint8_t* next_panel = nullptr;
             if constexpr (kWiden && kStep == kGroupRows) {
-                const int64_t r1 = std::min(r_end, r - 4 * p + kGroupWeightRows);
-                if (r + 4 < r1) {
+                // The group of weight rows this block visits ends here (p counts its panels).
+                const int64_t group_end = std::min(r_end, r - 4 * p + kGroupWeightRows);
+                if (r + 4 < group_end) {
                     const typename Src::Elem* next[1];
                     starts.template get<1>(r + 4, next);
                     next_panel = reinterpret_cast<const uint8_t*>(next[0] + k0 * kStep);
