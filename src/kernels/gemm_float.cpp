@@ -265,11 +265,12 @@ constexpr int64_t kColumnBlock = 1024;
 
 // The order in which the many-row paths visit their work: chunks of activation rows; in a
 // chunk, groups of kGroupWeightRows weight rows; in a group, column blocks; in a block, the
-// group's panels (kPanelRows weight rows each): visit(t0, t1, r, k0, k1, panel), panel counted
-// from the group's first. A column block of the activations thus serves 64 weight rows before
-// the next block; with one panel per block, a matrix of 5632 columns (tinyllama's FFN down)
-// cycled all its 2.8 MB of activations through L3 for every panel. One thread, `bench_matmul
-// f16 128 1` on a Xeon, FFN down: 512-bit tiles 95 -> 118-123 GFLOP/s, 256-bit tiles 59 -> 88.
+// group's panels (kPanelRows weight rows each): visit(t0, t1, r, k0, k1, panel, more), panel
+// counted from the group's first, `more` when the group's next panel follows in this block. A
+// column block of the activations thus serves 64 weight rows before the next block; with one
+// panel per block, a matrix of 5632 columns (tinyllama's FFN down) cycled all its 2.8 MB of
+// activations through L3 for every panel. One thread, `bench_matmul f16 128 1` on a Xeon, FFN
+// down: 512-bit tiles 95 -> 118-123 GFLOP/s, 256-bit tiles 59 -> 88.
 constexpr int64_t kGroupWeightRows = 64;
 // Floats of `saved` the tiles of a group carry: 8 per weight row and activation row.
 constexpr int64_t kGroupSaved = kGroupWeightRows * kChunk * 8;
@@ -285,7 +286,7 @@ inline void for_each_panel_block(int64_t n, int64_t r_begin, int64_t r_end, int6
             do {  // at least once: rows shorter than 8 are all tail
                 const int64_t k1 = std::min(cols8, k0 + kColumnBlock);
                 for (int64_t r = r0; r < r1; r += kPanelRows)
-                    visit(t0, t1, r, k0, k1, (r - r0) / kPanelRows);
+                    visit(t0, t1, r, k0, k1, (r - r0) / kPanelRows, r + kPanelRows < r1);
                 k0 = k1;
             } while (k0 < cols8);
         }
@@ -303,7 +304,8 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
     const RowStarts<Src> starts(w);
     for_each_panel_block<4>(
         a.n, r_begin, r_end, cols8,
-        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p) LLMOPT_AVX2 {
+        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p,
+            bool more) LLMOPT_AVX2 {
             const typename Src::Elem* rows[4];
             starts.template get<4>(r, rows);
             const typename PanelSrc::Elem* src[4];
@@ -313,9 +315,7 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
             // tg32x16 23.6, 22.7, 24.3 -> 25.5, 25.8, 26.0 t/s; pp128 unchanged (31-34).
             const uint8_t* next_panel = nullptr;
             if constexpr (kWiden && kStep == kGroupRows) {
-                // The group of weight rows this block visits ends here (p counts its panels).
-                const int64_t group_end = std::min(r_end, r - 4 * p + kGroupWeightRows);
-                if (r + 4 < group_end) {
+                if (more) {
                     const typename Src::Elem* next[1];
                     starts.template get<1>(r + 4, next);
                     next_panel = reinterpret_cast<const uint8_t*>(next[0] + k0 * kStep);
@@ -459,7 +459,8 @@ LLMOPT_AVX512 void rows_batched_wide(const WeightMatrix& w, const Activations& a
     const RowStarts<Src> starts(w);
     for_each_panel_block<kWideRows>(
         a.n, r_begin, r_end, cols8,
-        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p) LLMOPT_AVX512 {
+        [&](int64_t t0, int64_t t1, int64_t r, int64_t k0, int64_t k1, int64_t p,
+            bool) LLMOPT_AVX512 {
             const typename Src::Elem* rows[kWideRows];
             starts.template get<kWideRows>(r, rows);
             widen_to_pairs<Src, kStep>(rows, k0, k1, panel);

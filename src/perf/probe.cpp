@@ -134,8 +134,8 @@ MachineLimits probe_machine(int32_t threads) {
     if (!kernels::cpu_has_avx2()) return m;
     m.peak_gflops = peak_flops(m.threads, fma_chain_avx2, 8);
     m.peak_vector_bits = 256;
-    // The kernels use 512-bit FMAs only where they are faster (float_wide_tiles), so the peak is
-    // the faster width's.
+    // The peak is the faster width's: the 512-bit float tiles run only where 512-bit FMAs are
+    // faster (float_kernels() in the kernels).
     if (__builtin_cpu_supports("avx512f")) {
         const double wide = peak_flops(m.threads, fma_chain_avx512, 16);
         if (wide > m.peak_gflops) {
