@@ -80,12 +80,12 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
     const WeightRequests<kNextGroup> requests(
         w, prefetch_bytes({kQ4_KGroupBytes, kQ4_KGroupBytes, kQ4_KGroupBytes, 8192}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ4_KGroupBytes) {
-        requests.template issue<kQ4_KGroupBytes>(group);
         const Q4_KHead h = unpack_q4_k_head(group);
         __m256i isum[kActs], imin[kActs];
         for (int t = 0; t < kActs; ++t) isum[t] = imin[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
         for (int j = 0; j < 8; ++j) {
+            requests.template issue<kQ4_KGroupBytes, 8>(group, j);
             __m256i s[kActs];
             for (auto& v : s) v = _mm256_setzero_si256();
             // As in Q4_0Dots: the first row's chunks spread from its two 16-byte halves.
@@ -202,12 +202,15 @@ LLMOPT_ROWGROUPS8_TARGET inline __m256i q6_k_level(__m256i ql, __m256i qh, int q
 // quarter, and a quarter's activation bytes come broadcast from memory. Four sub-blocks (one
 // per quarter) are summed at once, each in its own register, and scaled as the tile's are:
 // integer sums, so the result is the same to the bit.
-LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const uint8_t* group, const int8_t* qs,
+template <typename Requests>
+LLMOPT_ROWGROUPS8_TARGET inline void q6_k_levels_one_row(const Requests& requests,
+                                                         const uint8_t* group, const int8_t* qs,
                                                          __m256i& isum) {
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h)
 #pragma GCC unroll 2
         for (int half = 0; half < 2; ++half) {  // sub-block 8 h + 2 q + half of quarter q
+            requests.template issue<kQ6_KGroupBytes, 4>(group, 2 * h + half);
             __m256i s[4];
             for (auto& v : s) v = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -249,7 +252,6 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
         w, prefetch_bytes(
                {2 * kQ6_KGroupBytes, kQ6_KGroupBytes, 2 * kQ6_KGroupBytes, 2 * kQ6_KGroupBytes}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ6_KGroupBytes) {
-        requests.template issue<kQ6_KGroupBytes>(group);
         __m256i isum[kActs];
         for (auto& v : isum) v = _mm256_setzero_si256();
 #pragma GCC unroll 8
@@ -268,10 +270,11 @@ LLMOPT_ROWGROUPS8_TARGET void q6_k_tile(const WeightMatrix& w, const Activations
         }
         for (auto& v : isum) v = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(v, 5));
         if constexpr (kWithVnni && kActs == 1) {
-            q6_k_levels_one_row(group, x[0][b].qs, isum[0]);
+            q6_k_levels_one_row(requests, group, x[0][b].qs, isum[0]);
         } else {
 #pragma GCC unroll 16
             for (int sub = 0; sub < 16; ++sub) {
+                requests.template issue<kQ6_KGroupBytes, 16>(group, sub);
                 const int h = sub / 8, q = sub % 8 / 2;
                 const __m256i words = load256(group + kQ6_KScales + 32 * (sub / 4));
                 __m256i s[kActs];
