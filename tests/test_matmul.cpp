@@ -155,15 +155,16 @@ TEST_P(MatmulTest, BatchRowsEqualSingleRowsBitForBit) {
     const int64_t cols = is_quantized(type) ? 512 : 2180;
     const Matrix m = random_matrix(type, 70, cols, 3);
     std::mt19937 rng(4);
-    // Up to 64 rows half-precision weights are read directly, beyond through f32 panels.
-    const int64_t max_n = 70;
+    // Up to 64 rows half-precision weights are read directly (on Zen 1 up to 5), beyond through
+    // f32 panels that the first tile over them widens; 130 rows end with a chunk of one row.
+    const int64_t max_n = 130;
     const std::vector<float> x = random_values(rng, size_t(max_n * cols), 1.0f);
     std::vector<std::vector<float>> single(max_n);
     for (int64_t t = 0; t < max_n; ++t) {
         const std::vector<float> xt(x.begin() + t * cols, x.begin() + (t + 1) * cols);
         single[t] = run(m.w, xt, 1, 1);
     }
-    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17, 64, 67, 70}) {
+    for (const int64_t n : {2, 3, 4, 5, 7, 9, 16, 17, 64, 67, 70, 130}) {
         for (const int threads : {1, 2}) {
             const std::vector<float> y = run(m.w, x, n, threads);
             for (int64_t t = 0; t < n; ++t)

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <type_traits>
 
 #include "gemm_kernels.h"
 #include "quant_avx2.h"
@@ -96,11 +95,13 @@ constexpr int64_t kPrefetchElems = 4096;
 // acc[i][c] += the FMAs of elements [k0, k1) of weight row w[i] and activation row x[c]
 // (k0, k1 multiples of 8), in element order.
 // Where `request` is set, the line at request + 16 (k - k0) is requested into L2 with step k
-// (see ColumnSpan).
-template <typename Src, int kRows, int kCols, int kStep>
+// (see ColumnSpan). kWritesPanel: each weight row's elements are also written, as f32, to
+// panel_rows[i] + k.
+template <typename Src, int kRows, int kCols, int kStep, bool kWritesPanel = false>
 LLMOPT_AVX2 inline void accumulate(const typename Src::Elem* const* w, const float* const* x,
                                    int64_t k0, int64_t k1, const uint8_t* request,
-                                   __m256 (&acc)[kRows][kCols]) {
+                                   __m256 (&acc)[kRows][kCols],
+                                   float* const* panel_rows = nullptr) {
     for (int64_t k = k0; k < k1; k += 8) {
         // A regrouped tile reads one stream; requesting it ahead keeps more of it in flight.
         if constexpr (kStep > 1) prefetch_span(w[0] + k * kStep + kPrefetchElems, 128);
@@ -111,6 +112,7 @@ LLMOPT_AVX2 inline void accumulate(const typename Src::Elem* const* w, const flo
 #pragma GCC unroll 8
         for (int i = 0; i < kRows; ++i) {
             const __m256 wv = Src::load8(w[i], k * kStep);
+            if constexpr (kWritesPanel) _mm256_storeu_ps(panel_rows[i] + k, wv);
 #pragma GCC unroll 4
             for (int c = 0; c < kCols; ++c) acc[i][c] = _mm256_fmadd_ps(wv, xv[c], acc[i][c]);
         }
@@ -163,17 +165,21 @@ LLMOPT_AVX2 void finish(const __m256 (&acc)[kRows][kCols], const WeightMatrix& w
 // vectors), so every lane's chain is the one of a single pass; a span without it is the row.
 // A tile given `request` asks for those bytes into L2 as it goes: a line per step of 8
 // columns, the span's columns of 4 regrouped half-precision rows (see rows_batched).
+// A tile given `panel_rows` (kWritesPanel) writes the weights it reads, as f32, to
+// panel_rows[i] + k.
 struct ColumnSpan {
     int64_t k0;
     int64_t k1;
     float* saved = nullptr;
     const uint8_t* request = nullptr;
+    float* const* panel_rows = nullptr;
 };
 
 // One tile: weight rows [r, r + kRows) (read through `rows`, of type Src, kStep as in
 // RowStarts) against activation rows [t, t + kCols), over the columns of `span`; the span
 // that ends the row writes the outputs, with the tails from the weights' own rows (TailSrc).
-template <typename Src, typename TailSrc, int kRows, int kCols, int kStep>
+template <typename Src, typename TailSrc, int kRows, int kCols, int kStep,
+          bool kWritesPanel = false>
 LLMOPT_AVX2 void tile(const WeightMatrix& w, const Activations& a,
                       const typename Src::Elem* const* rows, int64_t t, int64_t r, int64_t r_end,
                       float* y, const ColumnSpan& span) {
@@ -191,7 +197,8 @@ LLMOPT_AVX2 void tile(const WeightMatrix& w, const Activations& a,
             for (int c = 0; c < kCols; ++c)
                 acc[i][c] = _mm256_loadu_ps(span.saved + (i * kCols + c) * 8);
     }
-    accumulate<Src, kRows, kCols, kStep>(rows, x, span.k0, span.k1, span.request, acc);
+    accumulate<Src, kRows, kCols, kStep, kWritesPanel>(rows, x, span.k0, span.k1, span.request,
+                                                       acc, span.panel_rows);
     if (!span.saved || span.k1 == w.cols - w.cols % 8) {
         finish<TailSrc, kRows, kCols>(acc, w, a, t, r, std::min(r_end, w.rows) - r, y);
         return;
@@ -222,6 +229,31 @@ LLMOPT_AVX2 void tiles_4_rows(const WeightMatrix& w, const Activations& a,
     }
     if (t1 - t == 2) tile<Src, TailSrc, 4, 2, kStep>(w, a, rows, t, r, r_end, y, span);
     if (t1 - t == 1) tile<Src, TailSrc, 4, 1, kStep>(w, a, rows, t, r, r_end, y, span);
+}
+
+// tiles_4_rows over half-precision rows widened as they go: the first tile reads them in their
+// own type and writes them to `panel` (4 rows of w.cols floats) as f32, where the others read
+// them, so the conversions and stores run beside its FMAs rather than in a pass of their own
+// before the tiles. `bench_matmul f16` on a Zen 1, three alternating pairs, tok/s: 12 rows
+// 25.2, 24.7, 24.6 -> 26.4, 26.6, 26.8; 16 rows 26.8, 26.5, 26.5 -> 27.5, 27.7, 28.1; 128 rows
+// 30.6, 32.4, 31.8 -> 31.6, 32.5, 32.2.
+template <typename Src, int kStep>
+LLMOPT_AVX2 void tiles_4_rows_widening(const WeightMatrix& w, const Activations& a,
+                                       const typename Src::Elem* const* rows, float* panel,
+                                       int64_t t0, int64_t t1, int64_t r, int64_t r_end, float* y,
+                                       ColumnSpan span) {
+    float* const panel_rows[4] = {panel, panel + w.cols, panel + 2 * w.cols,
+                                  panel + 3 * w.cols};
+    span.panel_rows = panel_rows;
+    const int64_t first = std::min<int64_t>(3, t1 - t0);
+    if (first == 3) tile<Src, Src, 4, 3, kStep, true>(w, a, rows, t0, r, r_end, y, span);
+    if (first == 2) tile<Src, Src, 4, 2, kStep, true>(w, a, rows, t0, r, r_end, y, span);
+    if (first == 1) tile<Src, Src, 4, 1, kStep, true>(w, a, rows, t0, r, r_end, y, span);
+    if (t0 + first == t1) return;
+    if (span.saved) span.saved += kSavedPerTile;
+    span.request = nullptr;
+    span.panel_rows = nullptr;
+    tiles_4_rows<F32Source, Src, 1>(w, a, panel_rows, t0 + first, t1, r, r_end, y, span);
 }
 
 // Few activation rows: the tiles read the weights in their own type. The first tile of each 4
@@ -296,7 +328,6 @@ inline void for_each_panel_block(int64_t n, int64_t r_begin, int64_t r_end, int6
 template <typename Src, bool kWiden, int kStep>
 LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64_t r_begin,
                               int64_t r_end, float* y, void* workspace) {
-    using PanelSrc = std::conditional_t<kWiden, F32Source, Src>;
     static_assert(kGroupSaved == kGroupWeightRows / 4 * kChunkTiles * kSavedPerTile);
     const int64_t cols8 = w.cols - w.cols % 8;
     auto* saved = static_cast<float*>(workspace);  // (16 panels, kChunkTiles, kSavedPerTile)
@@ -308,7 +339,6 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
             bool more) LLMOPT_AVX2 {
             const typename Src::Elem* rows[4];
             starts.template get<4>(r, rows);
-            const typename PanelSrc::Elem* src[4];
             // The first tile over a panel requests the block's next panel (the other 4 rows of
             // a regrouped group, or the next group's first 4) into L2, so that widening it does
             // not wait on memory with the FMAs idle. tinyllama F16 on a Zen 1, three pairs:
@@ -321,19 +351,11 @@ LLMOPT_AVX2 void rows_batched(const WeightMatrix& w, const Activations& a, int64
                     next_panel = reinterpret_cast<const uint8_t*>(next[0] + k0 * kStep);
                 }
             }
-            for (int i = 0; i < 4; ++i) {
-                if constexpr (kWiden) {
-                    float* dst = panel + i * w.cols;
-                    for (int64_t k = k0; k < k1; k += 8)
-                        _mm256_storeu_ps(dst + k, Src::load8(rows[i], k * kStep));
-                    src[i] = dst;
-                } else {
-                    src[i] = rows[i];
-                }
-            }
-            tiles_4_rows<PanelSrc, Src, 1>(
-                w, a, src, t0, t1, r, r_end, y,
-                {k0, k1, saved + p * kChunkTiles * kSavedPerTile, next_panel});
+            const ColumnSpan span{k0, k1, saved + p * kChunkTiles * kSavedPerTile, next_panel};
+            if constexpr (kWiden)
+                tiles_4_rows_widening<Src, kStep>(w, a, rows, panel, t0, t1, r, r_end, y, span);
+            else
+                tiles_4_rows<Src, Src, kStep>(w, a, rows, t0, t1, r, r_end, y, span);
         });
 }
 
@@ -493,17 +515,20 @@ LLMOPT_AVX512 void rows_direct_wide(const WeightMatrix& w, const Activations& a,
     }
 }
 
-// Up to this many activation rows, half-precision weights are read by the tiles directly: the
-// panel's widening pass reads the rows from memory without computing, and with few tiles per
-// panel that pass is not hidden (F16 tg32x16 38.5 -> 43.4 t/s, x4 16.6 -> 28.6, tg16x64
-// 46.1 -> 51.8; pp64 and pp128 within the noise, pp512 lower). On Zen 1, where a 256-bit
-// vcvtph2ps takes two of its 128-bit units, the conversion in every tile costs more than the
-// FMAs it feeds, so the panel takes over above 8 rows there: `bench_matmul f16` on 2 cores
-// reporting family 17h model 1, two pairs, tok/s: 12 rows 19.1, 21.5 -> 22.7, 22.7; 16 rows
-// 20.2, 20.3 -> 24.2, 24.4; 32 rows 20.6, 21.1 -> 28.2, 28.5; 8 rows 20.1, 20.3 -> 18.6, 18.5
-// (kept direct).
+// Up to this many activation rows, half-precision weights are read by the tiles directly:
+// widening a panel costs a conversion and a store per 8 weights, and with few tiles per panel
+// that is not won back. Measured when the widening was a pass of its own, before the tiles:
+// F16 tg32x16 38.5 -> 43.4 t/s, x4 16.6 -> 28.6, tg16x64 46.1 -> 51.8; pp64 and pp128 within
+// the noise, pp512 lower. On Zen 1, where a 256-bit vcvtph2ps takes two of its 128-bit units,
+// the conversion in every tile costs more than the FMAs it feeds, so the panel takes over
+// above 5 rows there. `bench_matmul f16` on 2 cores reporting family 17h model 1, tok/s,
+// direct -> panel: with the pass of its own, 12 rows 19.1, 21.5 -> 22.7, 22.7; 16 rows 20.2,
+// 20.3 -> 24.2, 24.4; 32 rows 20.6, 21.1 -> 28.2, 28.5; 8 rows 20.1, 20.3 -> 18.6, 18.5. With
+// the first tile widening (tiles_4_rows_widening), three pairs: 8 rows 20.5, 20.8, 20.7 ->
+// 20.6, 22.5, 23.2; 7 rows 18.9, 19.0, 19.1 -> 19.9, 22.4, 22.7; 6 rows 21.5, 21.4, 21.5 ->
+// 21.8, 21.9, 22.3; two pairs at 5 rows 20.5, 19.6 -> 19.4, 19.0 (kept direct).
 inline int64_t direct_max_rows() {
-    return kMachineKind == MachineKind::kAmdZen1 ? 8 : 64;
+    return kMachineKind == MachineKind::kAmdZen1 ? 5 : 64;
 }
 
 template <typename Src, bool kWiden, int kStep, bool kWide>
