@@ -76,9 +76,9 @@ LLMOPT_ROWGROUPS8_TARGET void q4_k_tile(const WeightMatrix& w, const Activations
     __m256 acc[kActs], acc_min[kActs];
     for (int t = 0; t < kActs; ++t) acc[t] = acc_min[t] = _mm256_setzero_ps();
     // One super-block ahead: measured faster than two (the Q4_0 distance) or none, except on
-    // the machines where prefetch_bytes goes further.
+    // the machines where prefetch_bytes goes further (Zen 1 and Zen 5).
     const WeightRequests<kNextGroup> requests(
-        w, prefetch_bytes({kQ4_KGroupBytes, kQ4_KGroupBytes, kQ4_KGroupBytes, 8192}));
+        w, prefetch_bytes({kQ4_KGroupBytes, kQ4_KGroupBytes, 4 * kQ4_KGroupBytes, 8192}));
     for (int64_t b = 0; b < blocks; ++b, group += kQ4_KGroupBytes) {
         const Q4_KHead h = unpack_q4_k_head(group);
         __m256i isum[kActs], imin[kActs];
